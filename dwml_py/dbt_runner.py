@@ -1,0 +1,107 @@
+"""Run dbt commands in-process through dbt's programmatic runner (dbtRunner).
+
+The runner's events are turned into a small, stable result (`DbtRun`) and into progress
+callbacks, so callers never touch dbt-core internals beyond this module.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from dwml_py.errors import DbtCommandError
+
+# Statuses of a finished node that mean "something is wrong".
+FAILING_STATUSES = {"error", "fail", "runtime error"}
+
+
+@dataclass
+class NodeResult:
+    unique_id: str
+    name: str
+    resource_type: str
+    status: str
+    message: str | None = None
+    failures: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILING_STATUSES
+
+
+@dataclass
+class DbtRun:
+    command: list[str]
+    success: bool
+    nodes: list[NodeResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed_nodes(self) -> list[NodeResult]:
+        return [n for n in self.nodes if n.failed]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for n in self.nodes:
+            out[n.status] = out.get(n.status, 0) + 1
+        return out
+
+    def to_dict(self) -> dict:
+        return {"command": self.command, "success": self.success, "seconds": round(self.seconds, 2),
+                "counts": self.counts(), "failed": [asdict(n) for n in self.failed_nodes]}
+
+
+def run_dbt(project, args: list[str], on_node: Callable[[NodeResult], None] | None = None) -> DbtRun:
+    """Run `dbt <args>` against the project's profile/target; report each finished node.
+
+    Raises DbtCommandError when dbt could not run at all (bad project, bad profile, adapter
+    missing). Failing models or tests are not an exception: look at `DbtRun.success`.
+    """
+    try:
+        from dbt.cli.main import dbtRunner
+    except ImportError as exc:  # pragma: no cover - dbt-core is a hard dependency
+        raise DbtCommandError("dbt-core is not installed.", hint="pip install 'dbt-core>=1.11,<1.12' dbt-duckdb") from exc
+
+    def callback(event) -> None:
+        # dbt calls this on its worker threads; an exception here would break the dbt run.
+        try:
+            if event.info.name != "NodeFinished" or on_node is None:
+                return
+            node = _node_from_event(event.data)
+            if node.resource_type != "operation":
+                on_node(node)
+        except Exception:
+            pass
+
+    command = [*args, "--quiet", *project.dbt_flags()]
+    started = time.perf_counter()
+    outcome = dbtRunner(callbacks=[callback]).invoke(command)
+    seconds = time.perf_counter() - started
+    if outcome.exception is not None:
+        raise DbtCommandError(
+            f"`dbt {' '.join(args)}` could not run: {outcome.exception}",
+            hint="run `dwml doctor` to check the project and profile; `dbt debug` shows dbt's view.",
+        )
+    nodes = [_node_from_result(r) for r in _results(outcome.result)]
+    return DbtRun(command=["dbt", *args], success=bool(outcome.success), nodes=nodes, seconds=seconds)
+
+
+def _results(result) -> list:
+    return list(getattr(result, "results", None) or [])
+
+
+def _node_from_result(r) -> NodeResult:
+    node = r.node
+    status = getattr(r.status, "value", str(r.status))
+    return NodeResult(unique_id=node.unique_id, name=node.name, resource_type=str(getattr(node.resource_type, "value", node.resource_type)),
+                      status=str(status), message=r.message, failures=r.failures, seconds=float(r.execution_time or 0.0))
+
+
+def _node_from_event(data) -> NodeResult:
+    info = data.node_info
+    unique_id = info.unique_id
+    return NodeResult(unique_id=unique_id, name=info.node_name, resource_type=unique_id.split(".", 1)[0],
+                      status=str(data.run_result.status), message=data.run_result.message or None,
+                      seconds=float(data.run_result.execution_time or 0.0))

@@ -1,0 +1,133 @@
+"""`dwml doctor`: check the set-up and say what to fix, one check at a time.
+
+Each check says ok, warn or fail, what it found, and (when not ok) the fix. Later checks that
+need an earlier one (the warehouse needs the profile) are skipped when it failed.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from dwml_py.errors import DwmlError
+from dwml_py.manifest_state import manifest_state
+from dwml_py.tables import DWML_SCHEMA, TABLES
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+REQUIRED_PACKAGES = {
+    "dbt-core": ("1.11", "1.12"),
+    "dbt-duckdb": None,
+    "duckdb": None,
+    "scikit-learn": None,
+    "xgboost": None,
+    "pandas": None,
+    "pyarrow": None,
+    "sqlglot": None,
+}
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str | None = None
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(".")[:2] if p.isdigit())
+
+
+def check_packages() -> list[Check]:
+    checks = []
+    for package, bounds in REQUIRED_PACKAGES.items():
+        try:
+            version = md.version(package)
+        except md.PackageNotFoundError:
+            checks.append(Check(f"package {package}", FAIL, "not installed", f"pip install {package}"))
+            continue
+        if bounds and not (_version_tuple(bounds[0]) <= _version_tuple(version) < _version_tuple(bounds[1])):
+            checks.append(Check(f"package {package}", FAIL, f"{version} is outside >={bounds[0]},<{bounds[1]}",
+                                f"pip install '{package}>={bounds[0]},<{bounds[1]}'"))
+        else:
+            checks.append(Check(f"package {package}", OK, version))
+    return checks
+
+
+def run_doctor(project_dir=None, profiles_dir=None, target=None) -> dict:
+    """All checks; `ok` is False when any check failed."""
+    from dwml_py.project import Project
+
+    checks = check_packages()
+    try:
+        project = Project.locate(project_dir, profiles_dir, target)
+        project.config  # parses dbt_project.yml
+        checks.append(Check("dbt project", OK, f"{project.name} at {project.project_dir}"))
+    except DwmlError as exc:
+        checks.append(Check("dbt project", FAIL, exc.message, exc.hint))
+        return _summary(checks)
+
+    try:
+        profile = project.profile
+        checks.append(Check("dbt profile", OK, f"profile {profile.profile_name!r}, target {profile.target_name!r} "
+                            f"({profile.adapter_type}) from {profile.profiles_dir / 'profiles.yml'}"))
+    except DwmlError as exc:
+        checks.append(Check("dbt profile", FAIL, exc.message, exc.hint))
+        return _summary(checks)
+
+    checks.extend(_warehouse_checks(project))
+    state = manifest_state(project)
+    if not state.exists:
+        checks.append(Check("dbt manifest", WARN, f"{state.path} does not exist", state.fix))
+    elif state.stale:
+        checks.append(Check("dbt manifest", WARN, f"{state.path} is older than {state.newest_source}", state.fix))
+    else:
+        checks.append(Check("dbt manifest", OK, f"{state.path} is current"))
+    return _summary(checks)
+
+
+def _warehouse_checks(project) -> list[Check]:
+    from dwml_py.warehouse import SUPPORTED_ADAPTERS, connect
+
+    profile = project.profile
+    if profile.adapter_type not in SUPPORTED_ADAPTERS:
+        return [Check("warehouse", FAIL, f"adapter {profile.adapter_type!r} is not supported by dwml yet",
+                      f"use a target of a supported adapter ({', '.join(SUPPORTED_ADAPTERS)}) with --target")]
+    checks = []
+    if profile.adapter_type == "duckdb":
+        path = str(profile.settings.get("path", ":memory:"))
+        if Path(path).stem.lower() == DWML_SCHEMA:
+            checks.append(Check("duckdb file name", FAIL,
+                                f"the DuckDB file {path!r} is named like dwml's schema {DWML_SCHEMA!r}, which makes "
+                                f"`{DWML_SCHEMA}.<table>` ambiguous in DuckDB",
+                                "give the file another name in profiles.yml (e.g. warehouse.duckdb)"))
+    try:
+        with connect(project) as warehouse:
+            warehouse.fetch_scalar("select 1")
+            checks.append(Check("warehouse", OK, f"connected ({profile.adapter_type}, "
+                                f"{profile.redacted().get('path') or profile.redacted().get('host', '')})"))
+            missing = []
+            outdated = []
+            for spec in TABLES.values():
+                have = {c.lower() for c, _ in warehouse.columns(DWML_SCHEMA, spec.name)}
+                if not have:
+                    missing.append(spec.name)
+                elif set(spec.column_names()) - have:
+                    outdated.append(spec.name)
+    except DwmlError as exc:
+        checks.append(Check("warehouse", FAIL, exc.message, exc.hint))
+        return checks
+    if missing or outdated:
+        detail = "; ".join(part for part in (f"missing: {', '.join(missing)}" if missing else "",
+                                             f"lacking new columns: {', '.join(outdated)}" if outdated else "") if part)
+        checks.append(Check("dwml tables", WARN, detail,
+                            "run `dwml demo run`, or `dbt run --select tag:dwml`: both create and migrate them"))
+    else:
+        checks.append(Check("dwml tables", OK, f"all {len(TABLES)} tables in schema {DWML_SCHEMA!r}"))
+    return checks
+
+
+def _summary(checks: list[Check]) -> dict:
+    return {"ok": not any(c.status == FAIL for c in checks), "checks": [asdict(c) for c in checks]}

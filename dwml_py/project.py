@@ -1,0 +1,118 @@
+"""Where the dbt project is, which profile and target it uses: what every command needs.
+
+The same flags as dbt (`--project-dir`, `--profiles-dir`, `--target`) with the same
+environment variables (DBT_PROJECT_DIR, DBT_PROFILES_DIR, DBT_TARGET), so dwml always talks
+to the warehouse dbt talks to.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+
+from dwml_py.errors import ConfigError
+
+
+def find_project_dir(start: Path) -> Path | None:
+    """The nearest directory at or above `start` that holds a dbt_project.yml."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if (directory / "dbt_project.yml").is_file():
+            return directory
+    return None
+
+
+@dataclass
+class Project:
+    """A dbt project on disk plus the profile/target choices made for this invocation."""
+
+    project_dir: Path
+    profiles_dir_option: Path | None = None
+    target_option: str | None = None
+    _profile: object = field(default=None, repr=False)
+
+    @classmethod
+    def locate(
+        cls,
+        project_dir: str | Path | None = None,
+        profiles_dir: str | Path | None = None,
+        target: str | None = None,
+    ) -> "Project":
+        """Resolve the project from the flag, DBT_PROJECT_DIR, or the working directory upwards."""
+        given = project_dir or os.environ.get("DBT_PROJECT_DIR")
+        if given:
+            path = Path(given).expanduser()
+            if not (path / "dbt_project.yml").is_file():
+                raise ConfigError(
+                    f"No dbt_project.yml in the project directory {str(path)!r}.",
+                    hint="pass --project-dir with the folder that holds dbt_project.yml "
+                    "(or set DBT_PROJECT_DIR).",
+                )
+            found = path.resolve()
+        else:
+            found = find_project_dir(Path.cwd())
+            if found is None:
+                raise ConfigError(
+                    f"No dbt_project.yml in {str(Path.cwd())!r} or any folder above it.",
+                    hint="run dwml inside a dbt project, or pass --project-dir "
+                    "(the dwml checkout itself is the demo project).",
+                )
+        target = target or os.environ.get("DBT_TARGET") or None
+        profiles = Path(profiles_dir).expanduser().resolve() if profiles_dir else None
+        return cls(project_dir=found, profiles_dir_option=profiles, target_option=target)
+
+    @cached_property
+    def config(self) -> dict:
+        """dbt_project.yml as a dict."""
+        path = self.project_dir / "dbt_project.yml"
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(
+                f"{path} is not valid YAML: {exc}",
+                hint="fix the YAML syntax (dbt parse shows the same problem).",
+            ) from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} does not hold a mapping.", hint="see dbt's dbt_project.yml docs.")
+        return data
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("name", self.project_dir.name))
+
+    @property
+    def profile_name(self) -> str:
+        name = self.config.get("profile")
+        if not name:
+            raise ConfigError(
+                f"{self.project_dir / 'dbt_project.yml'} names no `profile:`.",
+                hint="add `profile: <name of a profile in profiles.yml>` to dbt_project.yml.",
+            )
+        return str(name)
+
+    @property
+    def target_dir(self) -> Path:
+        return self.project_dir / str(self.config.get("target-path", "target"))
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.target_dir / "manifest.json"
+
+    @property
+    def profile(self):
+        """The resolved connection settings (see dwml_py.profiles)."""
+        if self._profile is None:
+            from dwml_py.profiles import resolve_profile
+
+            self._profile = resolve_profile(self)
+        return self._profile
+
+    def dbt_flags(self) -> list[str]:
+        """The flags that make a dbt command use exactly this project, profile and target."""
+        flags = ["--project-dir", str(self.project_dir), "--profiles-dir", str(self.profile.profiles_dir)]
+        flags += ["--target", self.profile.target_name]
+        return flags

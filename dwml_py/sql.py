@@ -1,0 +1,71 @@
+"""SQL is built as sqlglot expressions and rendered for the target's dialect here, in one place.
+
+User values never enter SQL through string formatting: identifiers go through `ident`/`table`
+(always quoted), values through `literal`.
+
+>>> render(select_all(table("dwml", "runs")), "duckdb")
+'SELECT * FROM "dwml"."runs"'
+>>> render(select_all(table("dwml", "runs")), "spark")
+'SELECT * FROM `dwml`.`runs`'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+# Names of dbt adapter types -> sqlglot dialects.
+ADAPTER_DIALECTS = {
+    "duckdb": "duckdb",
+    "postgres": "postgres",
+    "redshift": "redshift",
+    "snowflake": "snowflake",
+    "bigquery": "bigquery",
+    "spark": "spark",
+    "databricks": "databricks",
+    "trino": "trino",
+}
+
+
+def ident(name: str) -> exp.Identifier:
+    """A quoted identifier: safe for any name, quotes and semicolons included."""
+    return exp.to_identifier(str(name), quoted=True)
+
+
+def column(name: str, table_alias: str | None = None) -> exp.Column:
+    return exp.Column(this=ident(name), table=ident(table_alias) if table_alias else None)
+
+
+def table(schema: str | None, name: str, database: str | None = None, alias: str | None = None) -> exp.Table:
+    return exp.Table(
+        this=ident(name),
+        db=ident(schema) if schema else None,
+        catalog=ident(database) if database else None,
+        alias=exp.TableAlias(this=ident(alias)) if alias else None,
+    )
+
+
+def literal(value: Any) -> exp.Expression:
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, (int, float)):
+        return exp.Literal.number(value)
+    return exp.Literal.string(str(value))
+
+
+def select_all(source: exp.Table) -> exp.Select:
+    return exp.select("*").from_(source)
+
+
+def render(expression: exp.Expression, dialect: str) -> str:
+    """Render one expression for a sqlglot dialect."""
+    return expression.sql(dialect=dialect)
+
+
+def transpile(sql: str, read: str, write: str) -> str:
+    """Transpile hand-written SQL of one dialect into another (one statement)."""
+    return sqlglot.transpile(sql, read=read, write=write)[0]

@@ -1,0 +1,85 @@
+"""The interface every engine implements. Domain modules only talk to this."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pyarrow as pa
+from sqlglot import exp
+
+from dwml_py import sql as sqlmod
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do natively; callers pick a portable fallback when a flag is off."""
+
+    asof_join: bool = False
+    approx_count_distinct: bool = False
+    arrow_native: bool = False
+    transactions: bool = True
+
+
+class Warehouse(ABC):
+    dialect: str = ""
+    capabilities: Capabilities = Capabilities()
+
+    # -- statements ------------------------------------------------------------------
+    def render(self, expression: exp.Expression | str) -> str:
+        return expression if isinstance(expression, str) else sqlmod.render(expression, self.dialect)
+
+    @abstractmethod
+    def execute(self, statement: exp.Expression | str) -> None:
+        """Run a statement that returns nothing of interest."""
+
+    @abstractmethod
+    def fetch_arrow(self, query: exp.Expression | str) -> pa.Table:
+        """Run a query and return all rows (for small results: aggregates, metadata)."""
+
+    @abstractmethod
+    def fetch_batches(self, query: exp.Expression | str, batch_size: int = 100_000) -> Iterable[pa.RecordBatch]:
+        """Stream a query's rows as Arrow record batches; memory bounded by batch_size."""
+
+    def fetch_rows(self, query: exp.Expression | str) -> list[dict]:
+        return self.fetch_arrow(query).to_pylist()
+
+    def fetch_scalar(self, query: exp.Expression | str):
+        table = self.fetch_arrow(query)
+        return table.column(0)[0].as_py() if table.num_rows else None
+
+    # -- tables ----------------------------------------------------------------------
+    @abstractmethod
+    def write_arrow(self, data: pa.Table, schema: str, name: str, mode: str = "append") -> int:
+        """Write an Arrow table: mode 'append' (creating the table when missing) or 'replace'.
+
+        Returns the number of rows written.
+        """
+
+    @abstractmethod
+    def columns(self, schema: str, name: str) -> list[tuple[str, str]]:
+        """(column name, engine type) of a table, in order; [] when it does not exist."""
+
+    def table_exists(self, schema: str, name: str) -> bool:
+        return bool(self.columns(schema, name))
+
+    def create_schema(self, schema: str) -> None:
+        self.execute(exp.Create(this=sqlmod.table(None, schema), kind="SCHEMA", exists=True))
+
+    def drop_table(self, schema: str, name: str) -> None:
+        self.execute(exp.Drop(this=sqlmod.table(schema, name), kind="TABLE", exists=True))
+
+    @abstractmethod
+    def transaction(self):
+        """A context manager: everything inside commits together or not at all."""
+
+    # -- lifetime --------------------------------------------------------------------
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,126 @@
+"""DuckDB, the embedded default (the same file dbt-duckdb writes)."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from dwml_py import sql as sqlmod
+from dwml_py.errors import WarehouseError
+from dwml_py.warehouse.base import Capabilities, Warehouse
+
+_registration_ids = itertools.count()
+
+
+def _lock_hint(path: str) -> str:
+    return (f"another process holds the DuckDB file {path!r} for writing (a dbt run, another dwml "
+            "command, a notebook). DuckDB allows one writing process: wait for it to finish or close it.")
+
+
+class DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
+    capabilities = Capabilities(asof_join=True, approx_count_distinct=True, arrow_native=True)
+
+    def __init__(self, path: str = ":memory:", read_only: bool = False, settings: dict | None = None,
+                 extensions: list[str] | None = None):
+        self.path = path if path == ":memory:" else str(Path(path).expanduser())
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                holder = re.search(r"PID \d+", str(exc))
+                by = f" by {holder.group(0)}" if holder else ""
+                raise WarehouseError(f"Cannot open {self.path!r}: it is locked{by}.", hint=_lock_hint(self.path)) from exc
+            raise WarehouseError(f"Cannot open the DuckDB file {self.path!r}: {exc}",
+                                 hint="check the `path:` of the target in profiles.yml.") from exc
+        except duckdb.Error as exc:
+            raise WarehouseError(f"Cannot open the DuckDB file {self.path!r}: {exc}",
+                                 hint="check the `path:` of the target in profiles.yml; a file written by a "
+                                 "newer DuckDB cannot be read by an older one.") from exc
+        for extension in extensions or []:
+            self._run(f"LOAD {sqlmod.render(sqlmod.ident(extension), 'duckdb')}")
+        for key, value in (settings or {}).items():
+            self._run(f"SET {sqlmod.render(sqlmod.ident(key), 'duckdb')} = {sqlmod.render(sqlmod.literal(value), 'duckdb')}")
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> "DuckDBWarehouse":
+        return cls(path=str(settings.get("path", ":memory:")), settings=settings.get("settings"),
+                   extensions=settings.get("extensions"))
+
+    def _run(self, sql: str, *, what: str = "statement"):
+        try:
+            return self.con.sql(sql)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB refused a {what}: {exc}\nSQL: {sql[:500]}",
+                                 hint="this is likely a dwml bug if the SQL was generated; please report it "
+                                 "with the SQL above.") from exc
+
+    def execute(self, statement) -> None:
+        self._run(self.render(statement))
+
+    def fetch_arrow(self, query) -> pa.Table:
+        relation = self._run(self.render(query), what="query")
+        return relation.to_arrow_table() if relation is not None else pa.table({})
+
+    def fetch_batches(self, query, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
+        relation = self._run(self.render(query), what="query")
+        if relation is None:
+            return iter(())
+        reader = relation.to_arrow_reader(batch_size)
+        return iter(reader)
+
+    @contextlib.contextmanager
+    def registered(self, data: pa.Table):
+        """Expose an Arrow table to SQL under a unique name for the duration of the block."""
+        name = f"__dwml_arrow_{next(_registration_ids)}"
+        self.con.register(name, data)
+        try:
+            yield name
+        finally:
+            self.con.unregister(name)
+
+    def write_arrow(self, data: pa.Table, schema: str, name: str, mode: str = "append") -> int:
+        if mode not in {"append", "replace"}:
+            raise ValueError(f"mode must be 'append' or 'replace', got {mode!r}")
+        target = sqlmod.render(sqlmod.table(schema, name), "duckdb")
+        self.create_schema(schema)
+        with self.registered(data) as source:
+            if mode == "replace" or not self.table_exists(schema, name):
+                self._run(f'CREATE OR REPLACE TABLE {target} AS SELECT * FROM "{source}"')
+            else:
+                self._run(f'INSERT INTO {target} BY NAME SELECT * FROM "{source}"')
+        return data.num_rows
+
+    def columns(self, schema: str, name: str) -> list[tuple[str, str]]:
+        query = (
+            exp.select("column_name", "data_type")
+            .from_("information_schema.columns")
+            .where(exp.column("table_schema").eq(sqlmod.literal(schema)))
+            .where(exp.column("table_name").eq(sqlmod.literal(name)))
+            .order_by("ordinal_position")
+        )
+        return [(r["column_name"], r["data_type"]) for r in self.fetch_rows(query)]
+
+    @contextlib.contextmanager
+    def transaction(self):
+        self.con.begin()
+        try:
+            yield self
+        except BaseException:
+            self.con.rollback()
+            raise
+        else:
+            self.con.commit()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.con.close()
