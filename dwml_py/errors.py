@@ -67,7 +67,7 @@ class AlertFired(DwmlError):
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """A hint naming the closest known names, or listing a few when nothing is close.
 
-    >>> did_you_mean("custmer_features", ["customer_features", "customer_labels"])
+    >>> did_you_mean("custmer_features", ["customer_features", "plans"])
     "did you mean 'customer_features'?"
     """
     choices = sorted(set(choices))

@@ -96,7 +96,9 @@ class Project:
 
     @property
     def target_dir(self) -> Path:
-        return self.project_dir / str(self.config.get("target-path", "target"))
+        """dbt's target folder: DBT_TARGET_PATH wins over dbt_project.yml, as in dbt."""
+        configured = os.environ.get("DBT_TARGET_PATH") or str(self.config.get("target-path", "target"))
+        return self.project_dir / configured  # an absolute path replaces project_dir
 
     @property
     def manifest_path(self) -> Path:
