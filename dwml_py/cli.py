@@ -8,15 +8,17 @@ alert fired); --debug shows the traceback.
 import functools
 import inspect
 import traceback
+import typing
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 
 from dwml_py import __version__
-from dwml_py.console import ConsoleProgress, print_error, print_json, stdout
+from dwml_py.console import ConsoleProgress, print_error, print_json, render_result, stdout
 from dwml_py.errors import DwmlError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -66,6 +68,8 @@ def command(typer_app: typer.Typer, name: str, **kwargs):
 
     def decorator(func):
         own = list(inspect.signature(func).parameters.values())[1:]  # drop `inv`
+        own_hints = typing.get_type_hints(func, include_extras=True)
+        own = [p.replace(annotation=own_hints.get(p.name, p.annotation)) for p in own]
 
         @functools.wraps(func)
         def wrapper(**values):
@@ -91,7 +95,7 @@ def command(typer_app: typer.Typer, name: str, **kwargs):
 
         wrapper.__signature__ = inspect.Signature(own + _COMMON)
         wrapper.__annotations__ = {p.name: p.annotation for p in own + _COMMON}
-        del wrapper.__wrapped__  # typer must read the new signature, not the wrapped one
+        wrapper.__dict__.pop("__wrapped__", None)  # typer must read the new signature, not the wrapped one
         typer_app.command(name, **kwargs)(wrapper)
         return func
 
@@ -177,6 +181,98 @@ def doctor(inv: Invocation):
                 stdout.print(f"       [yellow]fix:[/yellow] {escape(check['fix'])}")
     if not report["ok"]:
         raise typer.Exit(1)
+
+
+# -- tools: every registered tool becomes a command ------------------------------------------
+
+tools_app = typer.Typer(no_args_is_help=True, help="The tool registry behind the CLI, the Python API and the agent server.")
+app.add_typer(tools_app, name="tools")
+
+
+@command(tools_app, "list")
+def tools_list(inv: Invocation):
+    """List the registered tools with their commands and parameter schemas."""
+    from dwml_py.tools.registry import load_tools
+
+    described = [spec.describe() for spec in load_tools()]
+    if inv.json:
+        print_json({"tools": described})
+        return
+    table = Table("tool", "command", "read-only", "description", box=None)
+    for tool in described:
+        table.add_row(tool["name"], tool["command"], "yes" if tool["read_only"] else "no", tool["description"])
+    stdout.print(table)
+
+
+def _cli_annotation(param):
+    """The typer annotation of a tool parameter: Literal becomes str (the registry validates it)."""
+    from dwml_py.tools.registry import _unwrap_optional
+
+    inner, _ = _unwrap_optional(param.annotation)
+    if typing.get_origin(inner) is typing.Literal:
+        inner = str
+    if typing.get_origin(inner) in (list, tuple):
+        inner = list[typing.get_args(inner)[0]]
+    if param.positional:
+        info = typer.Argument(help=param.help, show_default=False)
+    else:
+        flag = param.flag or "--" + param.name.replace("_", "-")
+        info = typer.Option(flag, help=param.help, show_default=param.default not in (None, [], ()))
+    return Annotated[inner if param.required else Optional[inner], info]
+
+
+def _tool_command(spec):
+    def run(inv: Invocation, **values):
+        result = spec.call(inv.project(), **values)
+        if inv.json or spec.render is None:
+            if inv.json:
+                print_json(result)
+            else:
+                render_result(result)
+        else:
+            spec.render(result)
+        if isinstance(result, dict) and result.get("exit_code"):
+            raise typer.Exit(int(result["exit_code"]))
+
+    parameters = [inspect.Parameter("inv", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for p in spec.params:
+        default = inspect.Parameter.empty if p.required else p.default
+        parameters.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                            annotation=_cli_annotation(p)))
+    run.__signature__ = inspect.Signature(parameters)
+    run.__name__ = spec.name
+    run.__doc__ = spec.description
+    return run
+
+
+def _group(root: typer.Typer, path: tuple[str, ...]) -> typer.Typer:
+    """The typer (sub)app for a command path, creating groups on the way."""
+    current = root
+    for part in path:
+        existing = next((g for g in current.registered_groups if g.name == part), None)
+        if existing is None:
+            sub = typer.Typer(no_args_is_help=True)
+            current.add_typer(sub, name=part)
+            current = sub
+        else:
+            current = existing.typer_instance
+    return current
+
+
+def register_tool_commands(registry, root: typer.Typer) -> None:
+    """One command per tool of the registry, at the tool's CLI path."""
+    for spec in registry:
+        *groups, name = spec.cli
+        command(_group(root, tuple(groups)), name, help=spec.description)(_tool_command(spec))
+
+
+def _register_builtin_tools() -> None:
+    from dwml_py.tools.registry import load_tools
+
+    register_tool_commands(load_tools(), app)
+
+
+_register_builtin_tools()
 
 
 def main() -> None:

@@ -79,3 +79,37 @@ def print_error(kind: str, message: str, hint: str | None) -> None:
     stderr.print(f"[bold red]Error:[/bold red] {escape(message)}")
     if hint:
         stderr.print(f"[yellow]Hint:[/yellow] {escape(hint)}")
+
+
+def render_result(result) -> None:
+    """A readable default rendering of a tool result: scalars as `key: value`, lists of
+    records as tables, nested mappings indented."""
+    from rich.table import Table
+
+    def scalar(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.6g}"
+        if isinstance(value, (list, tuple)) and all(not isinstance(v, (dict, list)) for v in value):
+            return ", ".join(scalar(v) for v in value)
+        return str(value)
+
+    def show(value, indent: int = 0) -> None:
+        pad = " " * indent
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, dict):
+                    stdout.print(f"{pad}[bold]{escape(str(key))}[/bold]:")
+                    show(item, indent + 2)
+                elif isinstance(item, list) and item and all(isinstance(r, dict) for r in item):
+                    stdout.print(f"{pad}[bold]{escape(str(key))}[/bold]:")
+                    columns = list(dict.fromkeys(k for r in item for k in r))
+                    table = Table(*columns, box=None, padding=(0, 1))
+                    for r in item:
+                        table.add_row(*(escape(scalar(r.get(c, ""))) for c in columns))
+                    stdout.print(table)
+                else:
+                    stdout.print(f"{pad}[bold]{escape(str(key))}[/bold]: {escape(scalar(item))}")
+        else:
+            stdout.print(pad + escape(scalar(value)))
+
+    show(result)
