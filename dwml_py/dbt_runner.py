@@ -77,7 +77,10 @@ def run_dbt(project, args: list[str], on_node: Callable[[NodeResult], None] | No
 
     command = [*args, "--quiet", *project.dbt_flags()]
     started = time.perf_counter()
-    outcome = dbtRunner(callbacks=[callback]).invoke(command)
+    try:
+        outcome = dbtRunner(callbacks=[callback]).invoke(command)
+    finally:
+        _release_duckdb()
     seconds = time.perf_counter() - started
     if outcome.exception is not None:
         raise DbtCommandError(
@@ -86,6 +89,23 @@ def run_dbt(project, args: list[str], on_node: Callable[[NodeResult], None] | No
         )
     nodes = [_node_from_result(r) for r in _results(outcome.result)]
     return DbtRun(command=["dbt", *args], success=bool(outcome.success), nodes=nodes, seconds=seconds)
+
+
+def _release_duckdb() -> None:
+    """dbt-duckdb keeps its database open in a class attribute after an in-process run; close it,
+    or this process keeps the file locked and cannot reopen it with other settings."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+    if env is not None:
+        try:
+            env.close()
+        except Exception:
+            pass
 
 
 def _results(result) -> list:
