@@ -217,20 +217,21 @@ def _cli_annotation(param):
         info = typer.Argument(help=param.help, show_default=False)
     else:
         flag = param.flag or "--" + param.name.replace("_", "-")
+        if inner is bool:  # both spellings, so a default of True can be turned off
+            flag = f"{flag}/--no-{flag.lstrip('-')}"
         info = typer.Option(flag, help=param.help, show_default=param.default not in (None, [], ()))
     return Annotated[inner if param.required else Optional[inner], info]
 
 
 def _tool_command(spec):
     def run(inv: Invocation, **values):
+        from dwml_py.cli_render import RENDERERS
+
         result = spec.call(inv.project(), **values)
-        if inv.json or spec.render is None:
-            if inv.json:
-                print_json(result)
-            else:
-                render_result(result)
+        if inv.json:
+            print_json(result)
         else:
-            spec.render(result)
+            RENDERERS.get(spec.name, render_result)(result)
         if isinstance(result, dict) and result.get("exit_code"):
             raise typer.Exit(int(result["exit_code"]))
 

@@ -26,7 +26,10 @@ from typing import Annotated, Any, Literal, Union
 from dwml_py.errors import InputError, NotFoundError, did_you_mean
 
 # Modules that define tools; importing them registers their tools in TOOLS.
-TOOL_MODULES: tuple[str, ...] = ()
+TOOL_MODULES: tuple[str, ...] = (
+    "dwml_py.tools.catalog_tools",
+    "dwml_py.tools.profile_tools",
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,6 @@ class ToolSpec:
     cli: tuple[str, ...]
     read_only: bool
     params: list[ParamSpec] = field(default_factory=list)
-    render: Callable[[dict], None] | None = None  # human rendering for the CLI; JSON otherwise
 
     def json_schema(self) -> dict:
         return {
@@ -104,15 +106,14 @@ class Registry:
     def __init__(self):
         self._tools: dict[str, ToolSpec] = {}
 
-    def tool(self, name: str, cli: tuple[str, ...], read_only: bool = True,
-             render: Callable[[dict], None] | None = None):
+    def tool(self, name: str, cli: tuple[str, ...], read_only: bool = True):
         """Register a tool function under `name`, reachable as `dwml <cli...>`."""
 
         def decorator(func):
             if name in self._tools:
                 raise ValueError(f"tool {name!r} is registered twice")
             self._tools[name] = ToolSpec(name=name, func=func, description=_description(func), cli=tuple(cli),
-                                         read_only=read_only, params=_params(func), render=render)
+                                         read_only=read_only, params=_params(func))
             return func
 
         return decorator
