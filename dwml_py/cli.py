@@ -232,8 +232,9 @@ def _tool_command(spec):
             print_json(result)
         else:
             RENDERERS.get(spec.name, render_result)(result)
-        if isinstance(result, dict) and result.get("exit_code"):
-            raise typer.Exit(int(result["exit_code"]))
+        # Gates that refuse (passed: false) and alerts that fire exit 2, after the result is shown.
+        if isinstance(result, dict) and (result.get("passed") is False or result.get("alert") is True):
+            raise typer.Exit(2)
 
     parameters = [inspect.Parameter("inv", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     for p in spec.params:
