@@ -183,6 +183,19 @@ def doctor(inv: Invocation):
         raise typer.Exit(1)
 
 
+# -- agent server -------------------------------------------------------------------------
+
+@command(app, "mcp")
+def mcp_server(inv: Invocation, read_only: Annotated[bool, typer.Option(
+        "--read-only", help="offer only the tools that change nothing")] = False):
+    """Serve dwml's tools to agents over the Model Context Protocol (stdio)."""
+    from dwml_py.mcp_server import serve_stdio
+
+    inv.project()  # fail now, with the usual one-line error, if there is no project
+    serve_stdio({"project_dir": inv.project_dir, "profiles_dir": inv.profiles_dir, "target": inv.target},
+                read_only=read_only)
+
+
 # -- tools: every registered tool becomes a command ------------------------------------------
 
 tools_app = typer.Typer(no_args_is_help=True, help="The tool registry behind the CLI, the Python API and the agent server.")
