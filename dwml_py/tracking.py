@@ -1,0 +1,614 @@
+"""Experiment tracking for any Python code, notebooks included: runs, params, metrics, artifacts.
+
+    with dwml_py.start_run(experiment="churn") as run:
+        run.log_params({"max_depth": 4})
+        ...fit...
+        run.log_metrics({"roc_auc": 0.81}, split="holdout")
+        run.log_artifact(dump_xgboost(model), name="model.ubj")
+
+A run is a row of `dwml.runs`. It is written as `running` when it starts, and everything logged
+afterwards is kept in memory until the run ends, when it is written **in one transaction**: a
+run never looks finished with half of its metrics. A run that raises (KeyboardInterrupt
+included) is recorded `failed` with the error, and its metrics are not written. A process
+killed outright leaves a `running` row; `mark_stale_runs` marks such rows failed later.
+
+When the run opens the warehouse itself it holds the connection only while writing, so a
+long training or notebook session does not lock an embedded (DuckDB) warehouse against dbt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import math
+import os
+import subprocess
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from dwml_py import sql as sqlmod
+from dwml_py.artifacts import ArtifactRef, ArtifactStore, check_artifact_name, guess_format
+from dwml_py.errors import InputError, NotFoundError, did_you_mean
+from dwml_py.tables import DWML_SCHEMA, TABLES, ensure_tables
+
+RUN_STATUSES = ("running", "finished", "failed")
+TASKS = ("classification", "regression")
+TRACKED_PACKAGES = ("dwml", "dbt-core", "dbt-duckdb", "duckdb", "scikit-learn", "xgboost", "pandas", "pyarrow",
+                    "sqlglot")
+_MAX_ERROR_CHARS = 4000
+
+# Fields of `dwml.runs` that run.set() may fill, with the Python types each accepts.
+SETTABLE_FIELDS: dict[str, tuple[type, ...]] = {
+    "model_name": (str,), "feature_model": (str,), "label": (str,), "task": (str,), "algorithm": (str,),
+    "data_fingerprint": (str,), "row_count": (int,), "manifest_checksum": (str,), "dbt_invocation_id": (str,),
+    "seed": (int,), "gates": (dict, list), "durations": (dict,), "features": (list,),
+}
+
+_ARROW_TYPES = {"string": pa.string(), "json": pa.string(), "integer": pa.int64(), "double": pa.float64(),
+                "boolean": pa.bool_(), "timestamp": pa.timestamp("us"), "date": pa.date32()}
+
+
+# -- rows in and out of dwml's tables (shared with model_registry) -----------------------------
+
+def utcnow() -> datetime:
+    """Now in UTC, without a time zone: how dwml's timestamp columns hold time."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def to_json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, default=_json_default, sort_keys=True)
+
+
+def _json_default(value):
+    # numpy scalars/arrays and paths show up in params all the time; anything else is kept as text
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    return str(value)
+
+
+def table_rows(table: str, rows: list[dict]) -> pa.Table:
+    """Rows (dicts of Python values; JSON columns already as text) as an Arrow table of `table`'s columns."""
+    spec = TABLES[table]
+    arrays = {c.name: pa.array([r.get(c.name) for r in rows], type=_ARROW_TYPES[c.type]) for c in spec.columns}
+    return pa.table(arrays)
+
+
+def decode_row(table: str, row: dict) -> dict:
+    """A row read from a dwml table, JSON-ready: JSON columns parsed, timestamps as ISO text."""
+    types = {c.name: c.type for c in TABLES[table].columns}
+    out = {}
+    for key, value in row.items():
+        kind = types.get(key)
+        if kind == "json" and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass  # written by something else: show it as it is
+        elif isinstance(value, (datetime, date)):
+            value = value.isoformat()
+        elif isinstance(value, float) and not math.isfinite(value):
+            value = None
+        out[key] = value
+    return out
+
+
+def select_rows(warehouse, table: str, where: exp.Expression | None = None, order_by: list | None = None,
+                limit: int | None = None) -> list[dict]:
+    """Decoded rows of one of dwml's tables; [] when the table does not exist yet."""
+    if not warehouse.table_exists(DWML_SCHEMA, table):
+        return []
+    query = exp.select(*[sqlmod.column(c) for c in TABLES[table].column_names()]).from_(
+        sqlmod.table(DWML_SCHEMA, table))
+    if where is not None:
+        query = query.where(where)
+    if order_by:
+        query = query.order_by(*order_by)
+    if limit is not None:
+        query = query.limit(int(limit))
+    return [decode_row(table, r) for r in warehouse.fetch_rows(query)]
+
+
+def timestamp_literal(value: datetime) -> exp.Expression:
+    return exp.cast(sqlmod.literal(value.isoformat(sep=" ")), exp.DataType.Type.TIMESTAMP)
+
+
+def _update(table: str, values: dict, where: exp.Expression) -> exp.Update:
+    types = {c.name: c.type for c in TABLES[table].columns}
+    assignments = []
+    for name, value in values.items():
+        if types[name] == "timestamp" and value is not None:
+            value_expr = timestamp_literal(value)
+        elif types[name] == "json":
+            value_expr = sqlmod.literal(to_json(value))
+        else:
+            value_expr = sqlmod.literal(value)
+        assignments.append(exp.EQ(this=sqlmod.column(name), expression=value_expr))
+    return exp.Update(this=sqlmod.table(DWML_SCHEMA, table), expressions=assignments, where=exp.Where(this=where))
+
+
+# -- who, what, where ----------------------------------------------------------------------------
+
+def current_actor() -> str:
+    """Who is acting: $DWML_ACTOR (set by agents and CI), else the OS user."""
+    actor = os.environ.get("DWML_ACTOR")
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except Exception:  # no user database entry (some containers)
+        return "unknown"
+
+
+def git_sha(directory: str | Path | None) -> str | None:
+    """HEAD of the git repository holding `directory`, or None (not a repo, no git)."""
+    if directory is None:
+        return None
+    try:
+        done = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = done.stdout.strip()
+    return sha if done.returncode == 0 and sha else None
+
+
+@lru_cache(maxsize=1)
+def package_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+# -- runs --------------------------------------------------------------------------------------
+
+class Run:
+    """One tracked run. Create it with `start_run`; use it as a context manager, or call
+    `finish()` / `fail(error)` yourself (e.g. across notebook cells)."""
+
+    def __init__(self, *, experiment: str, model_name: str | None, project=None, warehouse=None,
+                 store: ArtifactStore | None = None, params: dict | None = None, tags: dict | None = None):
+        self.run_id = uuid.uuid4().hex
+        self.experiment = experiment
+        self.model_name = model_name
+        self.status = "new"
+        self.started_at: datetime | None = None
+        self.finished_at: datetime | None = None
+        self.error: str | None = None
+        self._project = project
+        self._warehouse = warehouse
+        self._store = store
+        self._tags = dict(tags or {})
+        self._params: dict = {}
+        self._metrics: list[dict] = []
+        self._artifacts: list[dict] = []
+        self._fields: dict = {}
+        self._registration: dict | None = None
+        self.version: dict | None = None  # the model version registered as the run finished, if any
+        if params:
+            self.log_params(params)
+
+    def __repr__(self) -> str:
+        return f"Run(run_id={self.run_id!r}, experiment={self.experiment!r}, status={self.status!r})"
+
+    # -- what has been logged ----------------------------------------------------------------
+    @property
+    def params(self) -> dict:
+        return dict(self._params)
+
+    @property
+    def metrics(self) -> list[dict]:
+        return [dict(m) for m in self._metrics]
+
+    @property
+    def artifacts(self) -> list[dict]:
+        return [dict(a) for a in self._artifacts]
+
+    @property
+    def fields(self) -> dict:
+        return dict(self._fields)
+
+    # -- logging -----------------------------------------------------------------------------
+    def log_params(self, params: dict) -> None:
+        """Record parameters (merged into what was logged before; JSON-serialisable values)."""
+        self._check_open()
+        if not isinstance(params, dict):
+            raise InputError(f"log_params expects a dict, got {type(params).__name__}.",
+                             hint='e.g. run.log_params({"max_depth": 4}).')
+        for key in params:
+            if not isinstance(key, str) or not key:
+                raise InputError(f"Parameter names must be non-empty strings, got {key!r}.",
+                                 hint='e.g. run.log_params({"max_depth": 4}).')
+        self._params.update(json.loads(to_json(params)))
+
+    def log_param(self, name: str, value) -> None:
+        self.log_params({name: value})
+
+    def log_metrics(self, metrics: dict, split: str | None = None, step: int | None = None) -> None:
+        """Record metric values (finite numbers) on a split (train, holdout, cv) at an optional step."""
+        self._check_open()
+        if not isinstance(metrics, dict):
+            raise InputError(f"log_metrics expects a dict of name -> number, got {type(metrics).__name__}.",
+                             hint='e.g. run.log_metrics({"roc_auc": 0.81}, split="holdout").')
+        if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+            raise InputError(f"step must be an integer, got {step!r}.", hint="e.g. step=10 (an iteration).")
+        if split is not None and (not isinstance(split, str) or not split):
+            raise InputError(f"split must be a non-empty string, got {split!r}.", hint="e.g. split='holdout'.")
+        rows = []
+        for name, value in metrics.items():
+            if not isinstance(name, str) or not name:
+                raise InputError(f"Metric names must be non-empty strings, got {name!r}.", hint="e.g. 'roc_auc'.")
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise InputError(f"Metric {name!r} must be a number, got {type(value).__name__} {value!r}.",
+                                 hint="log numbers only; put other values in params.") from None
+            if isinstance(value, bool) or not math.isfinite(number):
+                raise InputError(f"Metric {name!r} must be a finite number, got {value!r}.",
+                                 hint="leave a metric that cannot be computed out (e.g. ROC AUC on one class), "
+                                 "or fix the data it is computed on.")
+            rows.append({"metric": name, "value": number, "split": split, "step": step, "logged_at": utcnow()})
+        self._metrics.extend(rows)
+
+    def log_metric(self, name: str, value, split: str | None = None, step: int | None = None) -> None:
+        self.log_metrics({name: value}, split=split, step=step)
+
+    def log_artifact(self, source: bytes | str | Path, name: str | None = None,
+                     artifact_format: str | None = None) -> ArtifactRef:
+        """Store a file or bytes in the artifact directory now (content-addressed, sha256 recorded)
+        and attach it to the run under `name` (a file's own name by default)."""
+        self._check_open()
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            if name is None:
+                raise InputError("log_artifact of bytes needs a name.",
+                                 hint="e.g. run.log_artifact(data, name='model.ubj').")
+            data = bytes(source)
+        elif isinstance(source, (str, Path)):
+            path = Path(source).expanduser()
+            if not path.is_file():
+                raise InputError(f"log_artifact: no file at {str(path)!r}.",
+                                 hint="pass the path of an existing file, or the bytes themselves with a name.")
+            data = path.read_bytes()
+            name = name or path.name
+        else:
+            raise InputError(f"log_artifact expects bytes or a file path, got {type(source).__name__}.",
+                             hint="serialise objects first: dwml_py.artifacts.dump_xgboost / dump_sklearn.")
+        check_artifact_name(name)
+        if any(a["name"] == name for a in self._artifacts):
+            raise InputError(f"The run already logged an artifact named {name!r}.",
+                             hint="give each artifact of a run its own name.")
+        ref = self.store.put(data, name)
+        self._artifacts.append({"name": name, "uri": ref.uri, "sha256": ref.sha256, "size": ref.size,
+                                "format": artifact_format or guess_format(name)})
+        return ref
+
+    def set(self, **fields) -> None:
+        """Fill run fields: data_fingerprint, row_count, feature_model, label, task, algorithm,
+        manifest_checksum, dbt_invocation_id, seed, gates, durations, features, model_name."""
+        self._check_open()
+        for key, value in fields.items():
+            if key not in SETTABLE_FIELDS:
+                raise InputError(f"Run field {key!r} cannot be set.", hint=did_you_mean(key, SETTABLE_FIELDS))
+            allowed = SETTABLE_FIELDS[key]
+            if value is not None:
+                if int in allowed and hasattr(value, "item") and not isinstance(value, (bool, int)):
+                    value = value.item()  # a numpy integer
+                if isinstance(value, bool) or not isinstance(value, allowed):
+                    raise InputError(f"Run field {key!r} must be {' or '.join(t.__name__ for t in allowed)}, got "
+                                     f"{type(value).__name__} {value!r}.", hint=f"e.g. run.set({key}=...)")
+            if key == "task" and value is not None and value not in TASKS:
+                raise InputError(f"task must be one of {list(TASKS)}, got {value!r}.", hint=did_you_mean(value, TASKS))
+            if key == "model_name":
+                self.model_name = value
+            self._fields[key] = json.loads(to_json(value)) if isinstance(value, (dict, list)) else value
+
+    def register(self, model_name: str | None = None, artifact: str | None = None,
+                 description: str | None = None) -> None:
+        """Register the run's model artifact as a new model version when the run finishes, in the
+        same transaction as the finish: the run is finished with its version, or failed without one.
+
+        `artifact` names the logged artifact (default: the one named 'model'/'model.*', or the only
+        one); task, algorithm, features and holdout metrics come from the run. The version row is
+        then `run.version`.
+        """
+        self._check_open()
+        from dwml_py.model_registry import check_name
+
+        name = model_name or self.model_name
+        if not name:
+            raise InputError("run.register() needs a model name: the run has none.",
+                             hint="pass run.register(model_name=...) or start_run(..., model_name=...).")
+        check_name(name, "Model name")
+        self._registration = {"model_name": name, "artifact_name": artifact, "description": description}
+
+    @contextlib.contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        """Add the seconds the block takes to durations[step] (recorded even when it raises)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            durations = dict(self._fields.get("durations") or {})
+            durations[step] = round(durations.get(step, 0.0) + time.perf_counter() - started, 6)
+            self._fields["durations"] = durations
+
+    # -- lifetime ----------------------------------------------------------------------------
+    @property
+    def store(self) -> ArtifactStore:
+        if self._store is None:
+            self._store = ArtifactStore.for_project(self._require_project())
+        return self._store
+
+    def start(self) -> "Run":
+        if self.status != "new":
+            raise InputError(f"Run {self.run_id} was already started.", hint="start a new run with start_run().")
+        self.started_at = utcnow()
+        project_dir = getattr(self._project, "project_dir", None)
+        row = {
+            "run_id": self.run_id, "experiment": self.experiment, "model_name": self.model_name,
+            "status": "running", "started_at": self.started_at, "git_sha": git_sha(project_dir),
+            "package_versions": to_json(package_versions()), "params": to_json(self._params or None),
+            "tags": to_json(self._tags or None), "created_by": current_actor(),
+        }
+        with self._connection() as warehouse:
+            warehouse.write_arrow(table_rows("runs", [row]), DWML_SCHEMA, "runs")
+        self.status = "running"
+        return self
+
+    def finish(self) -> None:
+        """Record the run finished: its fields and all its metrics, in one transaction."""
+        self._check_open()
+        finished_at = utcnow()
+        values = self._final_values("finished", finished_at, None)
+        with self._connection() as warehouse, warehouse.transaction():
+            warehouse.execute(_update("runs", values, self._where()))
+            if self._metrics:
+                rows = [{"run_id": self.run_id, **m} for m in self._metrics]
+                warehouse.write_arrow(table_rows("run_metrics", rows), DWML_SCHEMA, "run_metrics")
+            if self._registration is not None:
+                from dwml_py.model_registry import insert_version, version_arguments
+
+                wanted = dict(self._registration)
+                arguments = version_arguments(get_run(warehouse, self.run_id), wanted.pop("model_name"),
+                                              wanted.pop("artifact_name"))
+                version = insert_version(warehouse, **wanted, **arguments)
+        self.status, self.finished_at = "finished", finished_at
+        if self._registration is not None:
+            self.version = version
+
+    def fail(self, error: BaseException | str) -> None:
+        """Record the run failed with `error`; the metrics logged so far are not written."""
+        if self.status not in ("running",):
+            return
+        if isinstance(error, BaseException):
+            text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        else:
+            text = str(error)
+        text = text[:_MAX_ERROR_CHARS]
+        finished_at = utcnow()
+        with self._connection() as warehouse, warehouse.transaction():
+            warehouse.execute(_update("runs", self._final_values("failed", finished_at, text), self._where()))
+        self.status, self.finished_at, self.error = "failed", finished_at, text
+
+    def __enter__(self) -> "Run":
+        if self.status == "new":
+            self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.status != "running":
+            return False
+        if exc is None:
+            try:
+                self.finish()
+            except BaseException as finish_error:
+                # the results could not be written: the run must not stay `running`
+                self._fail_quietly(finish_error, prefix="could not record the run's results: ")
+                raise
+            return False
+        self._fail_quietly(exc)
+        return False  # re-raise the original exception
+
+    def to_dict(self) -> dict:
+        return {"run_id": self.run_id, "experiment": self.experiment, "model_name": self.model_name,
+                "status": self.status, "started_at": self.started_at.isoformat() if self.started_at else None,
+                "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+                "params": self.params,
+                "metrics": [{**m, "logged_at": m["logged_at"].isoformat()} for m in self._metrics],
+                "artifacts": self.artifacts, "error": self.error, **self.fields}
+
+    # -- internals ---------------------------------------------------------------------------
+    def _fail_quietly(self, exc: BaseException, prefix: str = "") -> None:
+        try:
+            self.fail(f"{prefix}{type(exc).__name__}: {exc}" if str(exc) else f"{prefix}{type(exc).__name__}")
+        except Exception as record_error:  # never hide the original error behind this one
+            warnings.warn(f"dwml could not record run {self.run_id} as failed: {record_error}; "
+                          "`dwml runs list --mark-stale` marks it failed later.", stacklevel=3)
+
+    def _final_values(self, status: str, finished_at: datetime, error: str | None) -> dict:
+        values = {"status": status, "finished_at": finished_at, "error": error, "params": self._params or None,
+                  "artifacts": self._artifacts or None, "model_name": self.model_name}
+        values.update({k: v for k, v in self._fields.items() if k != "model_name"})
+        return values
+
+    def _where(self) -> exp.Expression:
+        return sqlmod.column("run_id").eq(sqlmod.literal(self.run_id))
+
+    def _check_open(self) -> None:
+        if self.status in ("finished", "failed"):
+            raise InputError(f"Run {self.run_id} is already {self.status}; nothing more can be logged to it.",
+                             hint="start a new run with dwml_py.start_run(...).")
+
+    def _require_project(self):
+        if self._project is None:
+            from dwml_py.project import Project
+
+            self._project = Project.locate()
+        return self._project
+
+    @contextlib.contextmanager
+    def _connection(self):
+        if self._warehouse is not None:
+            ensure_once(self._warehouse)
+            yield self._warehouse
+            return
+        from dwml_py.warehouse import connect
+
+        warehouse = connect(self._require_project())
+        try:
+            ensure_tables(warehouse)
+            yield warehouse
+        finally:
+            warehouse.close()
+
+
+def ensure_once(warehouse) -> None:
+    # ensure_tables costs a metadata query per table: once per warehouse object is enough
+    if not getattr(warehouse, "_dwml_tables_ready", False):
+        ensure_tables(warehouse)
+        with contextlib.suppress(AttributeError):
+            warehouse._dwml_tables_ready = True
+
+
+def start_run(experiment: str | None = None, model_name: str | None = None, *, project_dir: str | Path | None = None,
+              profiles_dir: str | Path | None = None, target: str | None = None, params: dict | None = None,
+              tags: dict | None = None, project=None, warehouse=None, store: ArtifactStore | None = None) -> Run:
+    """Start a tracked run (its `running` row is written now) and return it.
+
+    Use it as a context manager so that it ends as `finished` or `failed`:
+
+        with start_run(experiment="churn") as run:
+            run.log_metrics({"roc_auc": 0.81}, split="holdout")
+
+    The warehouse is the dbt project's (found from `project_dir`, DBT_PROJECT_DIR or the working
+    folder, with `profiles_dir`/`target` as for dbt), unless `project`/`warehouse` are given;
+    artifacts go to the project's artifact directory unless `store` is given.
+    """
+    experiment = experiment or model_name
+    if not experiment or not isinstance(experiment, str):
+        raise InputError("start_run needs an experiment name (or a model_name to use as one).",
+                         hint='e.g. dwml_py.start_run(experiment="churn").')
+    if tags is not None and not isinstance(tags, dict):
+        raise InputError(f"tags must be a dict, got {type(tags).__name__}.", hint='e.g. tags={"owner": "ana"}.')
+    if project is None and (warehouse is None or store is None or project_dir or profiles_dir or target):
+        from dwml_py.project import Project
+
+        project = Project.locate(project_dir, profiles_dir, target)
+    run = Run(experiment=experiment, model_name=model_name, project=project, warehouse=warehouse, store=store,
+              params=params, tags=tags)
+    return run.start()
+
+
+# -- reading runs back -------------------------------------------------------------------------
+
+def resolve_run_id(warehouse, given: str) -> str:
+    """The full run id for `given`: an exact id, or a unique prefix of at least 4 characters (as git)."""
+    if not isinstance(given, str) or not given.strip():
+        raise InputError(f"A run id is needed, got {given!r}.", hint="list runs with `dwml runs list`.")
+    given = given.strip()
+    exact = select_rows(warehouse, "runs", sqlmod.column("run_id").eq(sqlmod.literal(given)))
+    if exact:
+        return given
+    matches = []
+    if len(given) >= 4 and all(ch in "0123456789abcdef" for ch in given):  # hex only: nothing to escape in LIKE
+        prefix = exp.Like(this=sqlmod.column("run_id"), expression=sqlmod.literal(given + "%"))
+        matches = [r["run_id"] for r in select_rows(warehouse, "runs", prefix, limit=3)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise InputError(f"Run id prefix {given!r} matches several runs ({', '.join(matches)}, ...).",
+                         hint="give more characters of the run id.")
+    recent = [r["run_id"] for r in select_rows(warehouse, "runs", order_by=[exp.Ordered(
+        this=sqlmod.column("started_at"), desc=True)], limit=50)]
+    raise NotFoundError(f"No run with id {given!r}.",
+                        hint=did_you_mean(given, recent) + " (`dwml runs list` shows the runs).")
+
+
+def get_run(warehouse, run_id: str) -> dict:
+    """A run's row (JSON-ready) with its metrics; NotFoundError for an unknown id."""
+    run_id = resolve_run_id(warehouse, run_id)
+    row = select_rows(warehouse, "runs", sqlmod.column("run_id").eq(sqlmod.literal(run_id)))[0]
+    row["metrics"] = [{k: m[k] for k in ("metric", "value", "split", "step", "logged_at")}
+                      for m in select_rows(warehouse, "run_metrics",
+                                           sqlmod.column("run_id").eq(sqlmod.literal(run_id)),
+                                           order_by=[sqlmod.column("logged_at"), sqlmod.column("metric")])]
+    return row
+
+
+def latest_metrics(metric_rows: list[dict]) -> dict[str, float]:
+    """{'split.metric' (or 'metric' without a split): value}, keeping the highest step / latest value."""
+    best: dict[str, tuple] = {}
+    for m in metric_rows:
+        key = f"{m['split']}.{m['metric']}" if m.get("split") else m["metric"]
+        rank = (m.get("step") if m.get("step") is not None else -1, m.get("logged_at") or "")
+        if key not in best or rank >= best[key][0]:
+            best[key] = (rank, m["value"])
+    return {k: v for k, (_, v) in sorted(best.items())}
+
+
+def list_runs(warehouse, experiment: str | None = None, model_name: str | None = None, status: str | None = None,
+              limit: int = 50, stale_after_hours: float = 24.0) -> list[dict]:
+    """Runs, newest first, each with its latest metrics and `stale` (still running after
+    `stale_after_hours`: its process was likely killed)."""
+    if status is not None and status not in RUN_STATUSES:
+        raise InputError(f"status must be one of {list(RUN_STATUSES)}, got {status!r}.",
+                         hint=did_you_mean(status, RUN_STATUSES))
+    if not isinstance(limit, int) or limit < 1:
+        raise InputError(f"limit must be a positive integer, got {limit!r}.", hint="e.g. --limit 20.")
+    conditions = [sqlmod.column(col).eq(sqlmod.literal(value))
+                  for col, value in (("experiment", experiment), ("model_name", model_name), ("status", status))
+                  if value is not None]
+    where = exp.and_(*conditions) if conditions else None
+    runs = select_rows(warehouse, "runs", where, order_by=[exp.Ordered(this=sqlmod.column("started_at"), desc=True)],
+                       limit=limit)
+    metrics: dict[str, list[dict]] = {}
+    if runs:
+        ids = exp.In(this=sqlmod.column("run_id"), expressions=[sqlmod.literal(r["run_id"]) for r in runs])
+        for m in select_rows(warehouse, "run_metrics", ids):
+            metrics.setdefault(m["run_id"], []).append(m)
+    cutoff = (utcnow() - timedelta(hours=stale_after_hours)).isoformat()
+    for run in runs:
+        run["metrics"] = latest_metrics(metrics.get(run["run_id"], []))
+        run["stale"] = run["status"] == "running" and run["started_at"] < cutoff
+    return runs
+
+
+def mark_stale_runs(warehouse, older_than_hours: float = 24) -> list[str]:
+    """Mark runs still `running` that started more than `older_than_hours` ago as failed (their
+    process was killed or lost); returns their ids."""
+    if not isinstance(older_than_hours, (int, float)) or older_than_hours < 0:
+        raise InputError(f"older_than_hours must be a number >= 0, got {older_than_hours!r}.",
+                         hint="e.g. 24: runs without a finish a day after they started.")
+    ensure_once(warehouse)
+    cutoff = utcnow() - timedelta(hours=older_than_hours)
+    where = exp.and_(sqlmod.column("status").eq(sqlmod.literal("running")),
+                     exp.LT(this=sqlmod.column("started_at"), expression=timestamp_literal(cutoff)))
+    stale = [r["run_id"] for r in select_rows(warehouse, "runs", where)]
+    if stale:
+        error = (f"abandoned: still running {older_than_hours:g} hours after it started, with no finish recorded "
+                 "(its process was likely killed)")
+        with warehouse.transaction():
+            warehouse.execute(_update("runs", {"status": "failed", "finished_at": utcnow(), "error": error},
+                                      exp.and_(where, exp.In(this=sqlmod.column("run_id"),
+                                                             expressions=[sqlmod.literal(r) for r in stale]))))
+    return stale
