@@ -29,6 +29,9 @@ from dwml_py.errors import InputError, NotFoundError, did_you_mean
 TOOL_MODULES: tuple[str, ...] = (
     "dwml_py.tools.catalog_tools",
     "dwml_py.tools.profile_tools",
+    "dwml_py.tools.registry_tools",
+    "dwml_py.tools.feature_tools",
+    "dwml_py.tools.gate_tools",
 )
 
 
