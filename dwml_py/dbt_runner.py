@@ -75,7 +75,9 @@ def run_dbt(project, args: list[str], on_node: Callable[[NodeResult], None] | No
         except Exception:
             pass
 
-    command = [*args, "--quiet", *project.dbt_flags()]
+    # dbt's own console output stays off (even --quiet prints failures and, for compile, SQL):
+    # stdout belongs to dwml's result, which may be JSON. dbt still writes logs/dbt.log.
+    command = [*args, "--log-level", "none", *project.dbt_flags()]
     started = time.perf_counter()
     try:
         outcome = dbtRunner(callbacks=[callback]).invoke(command)

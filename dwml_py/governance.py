@@ -487,8 +487,7 @@ def _catalog_node(project, model: str, warehouse, notes: list[str]):
     if uncompiled:
         from dwml_py.dbt_runner import run_dbt
 
-        # --log-level none: compiling a selection prints the model's SQL even with --quiet
-        run = run_dbt(project, ["compile", "--select", f"+{node.name}", "--log-level", "none"])
+        run = run_dbt(project, ["compile", "--select", f"+{node.name}"])
         if run.success:
             notes.append(f"ran `dbt compile --select +{node.name}`: the manifest had no compiled SQL for lineage.")
             catalog = Catalog.load(project, warehouse=warehouse)
