@@ -26,6 +26,7 @@ import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 import pyarrow as pa
 
 from dwml_py import artifacts
@@ -369,7 +370,12 @@ def fit(train: pa.Table, spec, algorithm: str = "xgboost", params: dict | None =
         if algorithm == "xgboost":
             estimator.set_params(callbacks=[_XGBProgress(step, int(estimator.get_params()["n_estimators"]))])
         try:
-            estimator.fit(x, y, **fit_kwargs)
+            # One BLAS thread for the linear solvers: on small machines OpenBLAS's multi-threaded
+            # kernels made the same logistic fit 5-6x slower past ~500k cells (measured here),
+            # which also threw off the cost estimate. Trees use their own threads.
+            blas_threads = 1 if algorithm in ("logistic", "linear") else None
+            with threadpool_limits(limits=blas_threads, user_api="blas"):
+                estimator.fit(x, y, **fit_kwargs)
         except (TypeError, ValueError) as exc:
             raise InputError(f"{algorithm} refused its parameters or data: {exc}",
                              hint=f"check params {sorted(params or {})}; defaults: {default_params(algorithm, task)}") from exc
