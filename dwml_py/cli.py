@@ -240,7 +240,7 @@ def _tool_command(spec):
     def run(inv: Invocation, **values):
         from dwml_py.cli_render import RENDERERS
 
-        result = spec.call(inv.project(), **values)
+        result = spec.call(inv.project(), progress=None if inv.json else inv.progress(), **values)
         if inv.json:
             print_json(result)
         else:

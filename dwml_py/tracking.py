@@ -204,6 +204,7 @@ class Run:
         self._artifacts: list[dict] = []
         self._fields: dict = {}
         self._registration: dict | None = None
+        self._finish_writes: list = []
         self.version: dict | None = None  # the model version registered as the run finished, if any
         if params:
             self.log_params(params)
@@ -341,6 +342,13 @@ class Run:
         check_name(name, "Model name")
         self._registration = {"model_name": name, "artifact_name": artifact, "description": description}
 
+    def on_finish(self, write) -> None:
+        """Have `write(warehouse, version_row_or_None)` run inside the finishing transaction, so
+        rows that belong to the run's result (e.g. the version's reference profile) land with it
+        or not at all."""
+        self._check_open()
+        self._finish_writes.append(write)
+
     @contextlib.contextmanager
     def timed(self, step: str) -> Iterator[None]:
         """Add the seconds the block takes to durations[step] (recorded even when it raises)."""
@@ -392,6 +400,8 @@ class Run:
                 arguments = version_arguments(get_run(warehouse, self.run_id), wanted.pop("model_name"),
                                               wanted.pop("artifact_name"))
                 version = insert_version(warehouse, **wanted, **arguments)
+            for write in self._finish_writes:
+                write(warehouse, version if self._registration is not None else None)
         self.status, self.finished_at = "finished", finished_at
         if self._registration is not None:
             self.version = version

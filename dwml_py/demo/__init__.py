@@ -20,6 +20,7 @@ from dwml_py.tables import ensure_tables
 from dwml_py.warehouse import connect
 
 RAW_SCHEMA = "raw"
+DEMO_MODEL = "churn"  # declared in models/demo/features/customer_features.yml
 
 
 @dataclass
@@ -98,4 +99,15 @@ def run_demo(project, config: DemoConfig, progress: Progress = SILENT) -> DemoRe
             hint="fix the data or the models (target/run_results.json has the details); "
             "with --inject-defects this is the expected outcome.",
         )
+    result.steps.append(_train_step(project, progress))
     return result
+
+
+def _train_step(project, progress: Progress) -> dict:
+    """Train the demo's churn model through every gate, as `dwml train churn` would."""
+    from dwml_py.training_run import train
+
+    trained = train(project, DEMO_MODEL, algorithm="xgboost", seed=0, progress=progress)
+    return {"step": "train", "ok": True, "model_name": trained["model_name"], "version": trained["version"],
+            "run_id": trained["run_id"], "metrics": trained["metrics"], "gates": trained["gates"],
+            "durations": trained["durations"]}

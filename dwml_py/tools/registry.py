@@ -28,10 +28,12 @@ from dwml_py.errors import InputError, NotFoundError, did_you_mean
 # Modules that define tools; importing them registers their tools in TOOLS.
 TOOL_MODULES: tuple[str, ...] = (
     "dwml_py.tools.catalog_tools",
+    "dwml_py.tools.train_tools",
     "dwml_py.tools.profile_tools",
     "dwml_py.tools.registry_tools",
     "dwml_py.tools.feature_tools",
     "dwml_py.tools.gate_tools",
+    "dwml_py.tools.training_tools",
 )
 
 
@@ -101,8 +103,16 @@ class ToolSpec:
                 values[p.name] = p.default
         return values
 
-    def call(self, project, **arguments) -> dict:
-        return self.func(project, **self.validate(arguments))
+    def call(self, project, progress=None, **arguments) -> dict:
+        """Validate the arguments and run the tool; `progress` reaches tools that report it."""
+        values = self.validate(arguments)
+        if progress is not None and self.reports_progress:
+            values["progress"] = progress
+        return self.func(project, **values)
+
+    @property
+    def reports_progress(self) -> bool:
+        return "progress" in inspect.signature(self.func).parameters
 
 
 class Registry:
@@ -157,7 +167,7 @@ def _params(func) -> list[ParamSpec]:
     hints = typing.get_type_hints(func, include_extras=True)
     specs = []
     for i, p in enumerate(inspect.signature(func).parameters.values()):
-        if i == 0:  # the project
+        if i == 0 or p.name == "progress":  # the project; progress is the caller's display, not a parameter
             continue
         annotation = hints.get(p.name, str)
         meta = next((m for m in getattr(annotation, "__metadata__", ()) if isinstance(m, Param)), None)
