@@ -158,7 +158,7 @@ def demo_run(inv: Invocation, customers: CustomersOpt = None, seed: SeedOpt = 42
         print_json(result.to_dict())
     else:
         stdout.print("[green]Demo complete.[/green] Query the results in the warehouse, e.g. "
-                     "select * from customer_features limit 10.")
+                     "select * from dwml.predictions limit 10; `dwml models versions churn`, `dwml runs list`.")
 
 
 # -- doctor -------------------------------------------------------------------------------

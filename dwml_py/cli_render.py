@@ -644,3 +644,33 @@ def render_train(result: dict) -> None:
 
 
 RENDERERS["train_model"] = render_train
+
+
+def render_deploy(result: dict) -> None:
+    name, alias = escape(str(result.get("model_name"))), escape(str(result.get("alias")))
+    if not result.get("passed"):
+        stdout.print(f"[red]Deploy REFUSED[/red] for {name} version {result.get('version')}: governance failed; "
+                     f"{alias} not moved.")
+        for v in (result.get("governance") or {}).get("violations") or []:
+            stdout.print(f"  [red]{escape(str(v.get('rule')))}[/red] {escape(str(v.get('column') or ''))}: "
+                         f"{escape(str(v.get('detail', '')))}")
+            if v.get("hint"):
+                stdout.print(f"      [yellow]hint:[/yellow] {escape(str(v['hint']))}")
+        return
+    moved = (f"from version {result.get('previous_version')} " if result.get("previous_version") else "")
+    why = f" ({escape(str(result['reason']))})" if result.get("reason") else ""
+    stdout.print(f"[green]Deployed[/green] {name}: {alias} moved {moved}to version {result.get('version')}{why}.")
+    stdout.print(f"  governance {escape(str((result.get('governance') or {}).get('decision')))}; "
+                 f"monitoring baseline: {result.get('reference_rows')} reference rows")
+
+
+def render_predict(result: dict) -> None:
+    replaced = f", replacing {result['replaced_rows']:,} earlier rows of this batch" if result.get("replaced_rows") else ""
+    stdout.print(f"Scored {result.get('rows', 0):,} rows of {escape(str(result.get('relation')))} with "
+                 f"{escape(str(result.get('model_name')))} version {result.get('version')} in "
+                 f"{result.get('seconds', 0):.1f} s{replaced}.")
+    stdout.print(f"  written to dwml.predictions, batch_id {escape(str(result.get('batch_id')))}")
+
+
+RENDERERS["deploy_model"] = render_deploy
+RENDERERS["predict"] = render_predict

@@ -99,8 +99,25 @@ def run_demo(project, config: DemoConfig, progress: Progress = SILENT) -> DemoRe
             hint="fix the data or the models (target/run_results.json has the details); "
             "with --inject-defects this is the expected outcome.",
         )
-    result.steps.append(_train_step(project, progress))
+    trained = _train_step(project, progress)
+    result.steps.append(trained)
+    result.steps.extend(_deploy_and_score_steps(project, trained["version"], progress))
     return result
+
+
+def _deploy_and_score_steps(project, version: int, progress: Progress) -> list[dict]:
+    """Deploy the new version as production and score the feature table in batches."""
+    from dwml_py.batch_scoring import predict
+    from dwml_py.deployment import deploy
+
+    with progress.step(f"Deploying {DEMO_MODEL} version {version} as production") as step:
+        deployed = deploy(project, DEMO_MODEL, version, alias="production", reason="demo run")
+        step.summary = f"governance {deployed['governance']['decision']}, {deployed['reference_rows']} reference rows"
+    scored = predict(project, DEMO_MODEL, alias="production", progress=progress)
+    progress.info(f"Scored {scored['rows']:,} rows into dwml.predictions (batch {scored['batch_id']}).")
+    return [{"step": "deploy", "ok": bool(deployed["passed"]), "alias": "production", "version": version},
+            {"step": "predict", "ok": True, "rows": scored["rows"], "batch_id": scored["batch_id"],
+             "seconds": scored["seconds"]}]
 
 
 def _train_step(project, progress: Progress) -> dict:

@@ -34,6 +34,7 @@ TOOL_MODULES: tuple[str, ...] = (
     "dwml_py.tools.feature_tools",
     "dwml_py.tools.gate_tools",
     "dwml_py.tools.training_tools",
+    "dwml_py.tools.deploy_tools",
 )
 
 

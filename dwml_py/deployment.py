@@ -1,0 +1,99 @@
+"""Deploying a model version: `dwml deploy NAME --version N [--alias A]`.
+
+A deployment re-runs the governance gate on the version's features (policies may have changed
+since training), checks that the version's monitoring baseline (its reference profile, written
+to dwml.reference_profiles by the training run) exists, moves the alias (`production` unless
+told otherwise) with model_registry.set_alias, which keeps every move in dwml.model_aliases, and
+appends a `deploy` event to the audit log.
+
+A refused governance gate moves nothing: the result has `passed: false` (the CLI exits 2) and
+the refusal is recorded in the audit log. A rollback is deploying an earlier version; its reason
+defaults to 'rollback' when the version is older than the one the alias points at.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from dwml_py import model_registry as registry
+from dwml_py import sql as sqlmod
+from dwml_py.errors import NotFoundError
+from dwml_py.tables import DWML_SCHEMA
+
+AUDIT_ACTION = "deploy"
+ROLLBACK_REASON = "rollback"
+
+
+def version_feature_names(version_row: dict) -> list[str]:
+    """The feature names a version was trained on (its `features` JSON: a list of {name, ...})."""
+    features = version_row.get("features") or []
+    return [f["name"] if isinstance(f, dict) else str(f) for f in features]
+
+
+def reference_row_count(warehouse, model_name: str, version: int) -> int:
+    """Rows of dwml.reference_profiles for one version (0 when the table does not exist)."""
+    if not warehouse.table_exists(DWML_SCHEMA, "reference_profiles"):
+        return 0
+    query = (exp.select(exp.func("count", exp.Star())).from_(sqlmod.table(DWML_SCHEMA, "reference_profiles"))
+             .where(sqlmod.column("model_name").eq(sqlmod.literal(model_name)))
+             .where(sqlmod.column("version").eq(sqlmod.literal(int(version)))))
+    return int(warehouse.fetch_scalar(query) or 0)
+
+
+def deploy(project, model_name: str, version: int, alias: str = "production", reason: str | None = None,
+           actor: str | None = None, warehouse=None) -> dict:
+    """Deploy `version` of `model_name` under `alias`; see the module doc."""
+    from dwml_py.audit import current_actor, record_event
+    from dwml_py.governance import governance_gate
+    from dwml_py.tracking import ensure_once
+    from dwml_py.warehouse import connect
+
+    registry.check_name(alias, "Alias")
+    actor = actor or current_actor()
+    own = warehouse is None
+    warehouse = connect(project) if own else warehouse
+    try:
+        ensure_once(warehouse)
+        row = registry.get_version(warehouse, model_name, version=version)
+        features = version_feature_names(row)
+        current = registry.current_aliases(warehouse, model_name).get(alias)
+        previous_version = current["version"] if current else None
+
+        gate = governance_gate(project, row["feature_model"], columns=features or None, warehouse=warehouse)
+        governance = {"decision": gate["decision"], "violations": gate["violations"],
+                      "audit_event_id": gate.get("audit_event_id")}
+        result = {"model_name": model_name, "version": version, "alias": alias,
+                  "previous_version": previous_version, "passed": bool(gate["passed"]), "changed": False,
+                  "reason": reason, "governance": governance, "reference_rows": None, "audit_event_id": None}
+        if not gate["passed"]:
+            result["audit_event_id"] = record_event(
+                warehouse, AUDIT_ACTION, "refused", object_type="model", object_name=model_name, actor=actor,
+                reasons=[{"rule": v["rule"], "column": v.get("column"), "detail": v["detail"]}
+                         for v in gate["violations"]],
+                details={"version": version, "alias": alias, "current_version": previous_version,
+                         "governance_event_id": governance["audit_event_id"]})
+            return result
+
+        reference_rows = reference_row_count(warehouse, model_name, version)
+        if reference_rows == 0:
+            raise NotFoundError(
+                f"Version {version} of {model_name!r} has no reference profile in {DWML_SCHEMA}.reference_profiles: "
+                "without it the deployment would have no monitoring baseline.",
+                hint="versions trained with `dwml train` store one; retrain the model to get a version with a "
+                "baseline.")
+        result["reference_rows"] = reference_rows
+
+        if reason is None and previous_version is not None and version < previous_version:
+            reason = ROLLBACK_REASON
+        moved = registry.set_alias(warehouse, model_name, alias, version, reason=reason, actor=actor)
+        result.update(reason=reason, changed=bool(moved["changed"]))
+        result["audit_event_id"] = record_event(
+            warehouse, AUDIT_ACTION, "done", object_type="model", object_name=model_name, actor=actor,
+            reasons=[reason] if reason else [],
+            details={"version": version, "alias": alias, "previous_version": previous_version,
+                     "changed": result["changed"], "reference_rows": reference_rows,
+                     "features": features, "governance_event_id": governance["audit_event_id"]})
+        return result
+    finally:
+        if own:
+            warehouse.close()

@@ -1,0 +1,49 @@
+"""Deployment and batch scoring tools: `dwml deploy NAME --version N`, `dwml predict NAME`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from dwml_py.progress import SILENT
+from dwml_py.tools.registry import TOOLS, Param
+
+
+@TOOLS.tool("deploy_model", cli=("deploy",), read_only=False)
+def deploy_model(
+    project,
+    name: Annotated[str, Param("the registered model (e.g. churn)", positional=True)],
+    version: Annotated[int, Param("the version to deploy (an earlier one is a rollback)")],
+    alias: Annotated[str, Param("the alias to move (production, staging, ...)")] = "production",
+    reason: Annotated[str | None, Param("why; recorded with the alias move ('rollback' by default when the "
+                                        "version is older than the current one)")] = None,
+) -> dict:
+    """Deploy a model version: re-run governance on its features, check its monitoring baseline, move the alias (kept in history) and audit it.
+
+    A governance refusal moves nothing and exits 2. Rolling back is deploying an earlier version.
+    """
+    from dwml_py.deployment import deploy
+
+    return deploy(project, name, version, alias=alias, reason=reason)
+
+
+@TOOLS.tool("predict", cli=("predict",), read_only=False)
+def predict(
+    project,
+    name: Annotated[str, Param("the registered model (e.g. churn)", positional=True)],
+    version: Annotated[int | None, Param("score with this version (instead of the alias)")] = None,
+    alias: Annotated[str, Param("score with the version this alias points at")] = "production",
+    relation: Annotated[str | None, Param("table to score: schema.table or a dbt model name (default: the "
+                                          "version's feature model)")] = None,
+    batch_id: Annotated[str | None, Param("batch id; re-running a batch replaces its rows (default: "
+                                          "MODEL-vVERSION-RELATION)")] = None,
+    batch_size: Annotated[int, Param("rows per Arrow batch: bounds memory whatever the table's size")] = 50_000,
+    progress=SILENT,
+) -> dict:
+    """Batch scoring: stream a relation in Arrow batches, score it with a model version and write dwml.predictions.
+
+    Idempotent: re-running a batch replaces its rows in one transaction, never duplicates them.
+    """
+    from dwml_py.batch_scoring import predict as run_predict
+
+    return run_predict(project, name, version=version, alias=alias, relation=relation, batch_id=batch_id,
+                       batch_size=batch_size, progress=progress)
