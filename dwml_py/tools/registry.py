@@ -35,6 +35,7 @@ TOOL_MODULES: tuple[str, ...] = (
     "dwml_py.tools.gate_tools",
     "dwml_py.tools.training_tools",
     "dwml_py.tools.deploy_tools",
+    "dwml_py.tools.drift_tools",
 )
 
 
