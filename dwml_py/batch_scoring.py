@@ -45,7 +45,7 @@ def _count(warehouse, where: exp.Expression) -> int:
 def resolve_scoring_relation(project, warehouse, model, relation: str | None) -> tuple[str, str]:
     """(schema, table) to score: `relation` (schema.table or a dbt model name), else the feature model
     the version was trained on."""
-    from dwml_py.tools.profile_tools import resolve_relation
+    from dwml_py.relations import resolve_relation
 
     if relation:
         return resolve_relation(project, warehouse, relation)

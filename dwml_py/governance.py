@@ -405,7 +405,7 @@ def _evaluate(project, model: str, columns: list[str] | None, warehouse, policy:
         schema, table = node.schema, node.alias
         display = node.display_name
     else:
-        from dwml_py.tools.profile_tools import resolve_relation
+        from dwml_py.relations import resolve_relation
 
         schema, table = resolve_relation(project, warehouse, model)
         display = model

@@ -29,8 +29,6 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +39,10 @@ from dwml_py import sql as sqlmod
 from dwml_py.artifacts import ArtifactRef, ArtifactStore, check_artifact_name, guess_format
 from dwml_py.errors import InputError, NotFoundError, did_you_mean
 from dwml_py.tables import DWML_SCHEMA, TABLES, ensure_tables
+from dwml_py.versions import package_versions
 
 RUN_STATUSES = ("running", "finished", "failed")
 TASKS = ("classification", "regression")
-TRACKED_PACKAGES = ("dwml", "dbt-core", "dbt-duckdb", "duckdb", "scikit-learn", "xgboost", "pandas", "pyarrow",
-                    "sqlglot")
 _MAX_ERROR_CHARS = 4000
 
 # Fields of `dwml.runs` that run.set() may fill, with the Python types each accepts.
@@ -167,17 +164,6 @@ def git_sha(directory: str | Path | None) -> str | None:
         return None
     sha = done.stdout.strip()
     return sha if done.returncode == 0 and sha else None
-
-
-@lru_cache(maxsize=1)
-def package_versions() -> dict[str, str | None]:
-    versions = {}
-    for name in TRACKED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 # -- runs --------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from dwml_py.errors import InputError
 from dwml_py.preprocessing import (HIGH_CARDINALITY, build_preprocessor, infer_feature_schema, output_names,
                                    strip_fit_only_state, to_frame)
 from dwml_py.progress import SILENT, Progress
+from dwml_py.versions import package_versions
 
 ALGORITHMS = ("logistic", "linear", "random_forest", "xgboost")
 FORMAT_VERSION = 1
@@ -222,15 +223,6 @@ def _json_default(value):
     if hasattr(value, "isoformat"):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def package_versions() -> dict:
-    import sklearn
-    import skops
-    import xgboost
-
-    return {"numpy": np.__version__, "pyarrow": pa.__version__, "scikit-learn": sklearn.__version__,
-            "xgboost": xgboost.__version__, "skops": skops.__version__}
 
 
 # -- fitting ----------------------------------------------------------------------------------

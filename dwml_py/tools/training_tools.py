@@ -137,7 +137,7 @@ def _explain_table(project, warehouse, model, relation: str | None, limit: int, 
 
     from dwml_py import sql as sqlmod
     from dwml_py.model_selection import sample_query, training_relation
-    from dwml_py.tools.profile_tools import resolve_relation
+    from dwml_py.relations import resolve_relation
     from dwml_py.training_set import TrainingSpec
 
     if relation is not None:

@@ -1,0 +1,21 @@
+"""Versions of the packages a run or an artifact depends on, recorded for reproducibility."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import metadata
+
+TRACKED_PACKAGES = ("dwml", "dbt-core", "dbt-duckdb", "duckdb", "scikit-learn", "xgboost", "skops", "numpy",
+                    "pandas", "pyarrow", "sqlglot")
+
+
+@lru_cache(maxsize=1)  # installed versions do not change within a process
+def package_versions() -> dict[str, str | None]:
+    """{package: installed version, or None when it is not installed}."""
+    versions = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
