@@ -674,3 +674,8 @@ def render_predict(result: dict) -> None:
 
 RENDERERS["deploy_model"] = render_deploy
 RENDERERS["predict"] = render_predict
+
+
+# Renderers of later tool families live in their own modules and add themselves to RENDERERS;
+# imported last because they import RENDERERS and the helpers above from this module.
+from dwml_py import cli_render_experiment, cli_render_monitor, cli_render_status  # noqa: E402,F401

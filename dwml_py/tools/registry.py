@@ -36,6 +36,9 @@ TOOL_MODULES: tuple[str, ...] = (
     "dwml_py.tools.training_tools",
     "dwml_py.tools.deploy_tools",
     "dwml_py.tools.drift_tools",
+    "dwml_py.tools.monitor_tools",
+    "dwml_py.tools.status_tools",
+    "dwml_py.tools.experiment_tools",
 )
 
 

@@ -1,0 +1,3 @@
+"""(being written) experiment tools."""
+
+from __future__ import annotations

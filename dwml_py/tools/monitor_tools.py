@@ -1,0 +1,3 @@
+"""(being written) monitor tools."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""(being written) status tools."""
+
+from __future__ import annotations
