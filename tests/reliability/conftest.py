@@ -1,0 +1,58 @@
+"""One small trained and deployed demo warehouse for the whole reliability suite, copied per test.
+
+Building it (generate, `dbt build`, train, deploy) takes ~15 s, so it is built once per session
+into its own folder; each test gets a private copy of the DuckDB file, the dbt target folder and
+the artifacts, pointed at by the test's isolated environment (tests/conftest.py), so a test can
+break things without disturbing the next one. Artifact URIs are absolute, so the copied registry
+rows are re-pointed at the copied artifacts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.helpers import FAST_XGBOOST, ok, sql_exec
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+CUSTOMERS = 500
+
+
+@pytest.fixture(scope="session")
+def built_demo(tmp_path_factory):
+    """(folder, duckdb file, dbt target, artifacts) of a demo with churn v1 trained and deployed."""
+    from dwml_py.dbt_runner import run_dbt
+    from dwml_py.demo import DemoConfig, generate_demo
+    from dwml_py.project import Project
+
+    root = tmp_path_factory.mktemp("reliability_demo")
+    paths = {"DWML_DUCKDB_PATH": root / "warehouse.duckdb", "DBT_TARGET_PATH": root / "target",
+             "DBT_LOG_PATH": root / "logs", "DWML_ARTIFACT_DIR": root / "artifacts"}
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in paths.items():
+            mp.setenv(name, str(value))
+        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        mp.chdir(REPO_ROOT)
+        project = Project.locate(REPO_ROOT)
+        generate_demo(project, DemoConfig(customers=CUSTOMERS, seed=11))
+        assert run_dbt(project, ["build"]).success
+        ok("train", "churn", *FAST_XGBOOST)
+        ok("deploy", "churn", "--version", "1")
+    return paths
+
+
+@pytest.fixture
+def demo(built_demo, tmp_path) -> dict:
+    """A private copy of the built demo at the paths the test's environment points to."""
+    mine = {name: Path(os.environ[name]) for name in built_demo}
+    shutil.copyfile(built_demo["DWML_DUCKDB_PATH"], mine["DWML_DUCKDB_PATH"])
+    shutil.copytree(built_demo["DBT_TARGET_PATH"], mine["DBT_TARGET_PATH"])
+    shutil.copytree(built_demo["DWML_ARTIFACT_DIR"], mine["DWML_ARTIFACT_DIR"])
+    old, new = built_demo["DWML_ARTIFACT_DIR"].as_uri(), mine["DWML_ARTIFACT_DIR"].as_uri()
+    sql_exec(mine["DWML_DUCKDB_PATH"],
+             f"update dwml.model_versions set artifact_uri = replace(artifact_uri, '{old}', '{new}')")
+    return mine

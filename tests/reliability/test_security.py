@@ -1,0 +1,130 @@
+"""Security properties (issue 12, point 3): artifacts verified before load and untrusted types
+refused even when the checksum matches; secrets from profiles never printed, logged, stored in a
+table or an artifact; the audit log only ever grows. (The REST server's API key, error bodies
+and size limit are tested over HTTP in tests/integration/test_serve.py.)"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zipfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+import duckdb
+import pytest
+
+from tests.reliability.helpers import FAST_XGBOOST, invoke, ok, sql_exec, sql_rows
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SECRET = "hunter2-sEcReT-5f1c"
+
+
+def artifact_path(path) -> Path:
+    uri = sql_rows(path, "select artifact_uri from dwml.model_versions where version = 1")[0][0]
+    return Path(urlparse(uri).path)
+
+
+def test_tampered_artifact_is_refused(demo):
+    path = demo["DWML_DUCKDB_PATH"]
+    artifact = artifact_path(path)
+    data = bytearray(artifact.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    artifact.write_bytes(bytes(data))
+    result = invoke("predict", "churn")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "sha256" in result.output
+    assert sql_rows(path, "select count(*) from dwml.predictions") == [(0,)]
+
+
+def test_untrusted_type_is_refused_even_with_a_matching_checksum(demo):
+    """Someone who can write both the artifact and the registry row still cannot make dwml load an
+    arbitrary type: skops only builds the types dwml trusts."""
+    from sklearn.preprocessing import Normalizer
+
+    from dwml_py.training import TrainedModel
+
+    path = demo["DWML_DUCKDB_PATH"]
+    artifact = artifact_path(path)
+    model = TrainedModel.from_bytes(artifact.read_bytes())
+    model.preprocessor = Normalizer()
+    forged = model.to_bytes()
+    artifact.write_bytes(forged)
+    sql_exec(path, f"update dwml.model_versions set artifact_sha256 = '{hashlib.sha256(forged).hexdigest()}'")
+    result = invoke("predict", "churn")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "Normalizer" in result.output and "trusted" in result.output
+    assert sql_rows(path, "select count(*) from dwml.predictions") == [(0,)]
+
+
+def _profiles_with_a_secret(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "profiles.yml").write_text(
+        "dwml:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        "      path: \"{{ env_var('DWML_DUCKDB_PATH') }}\"\n"
+        "      password: \"{{ env_var('DWML_TEST_SECRET') }}\"\n      threads: 1\n")
+    return folder
+
+
+def test_profile_secrets_are_never_printed_logged_or_stored(demo, tmp_path, monkeypatch):
+    monkeypatch.setenv("DWML_TEST_SECRET", SECRET)
+    profiles = str(_profiles_with_a_secret(tmp_path / "profiles"))
+    outputs = []
+    for args in (["doctor"], ["train", "churn", *FAST_XGBOOST], ["deploy", "churn", "--version", "2"],
+                 ["predict", "churn"], ["drift", "churn"], ["runs", "list"], ["status"]):
+        for fmt in ([], ["--json"]):
+            result = invoke(*args, "--profiles-dir", profiles, "--debug", *fmt)
+            outputs.append(result.output)
+    assert "Trained churn version 2" in "".join(outputs)  # the commands really ran with this profile
+    assert not [o for o in outputs if SECRET in o]
+
+    # Not in any text column of any table (runs store the connection settings, redacted).
+    con = duckdb.connect(str(demo["DWML_DUCKDB_PATH"]), read_only=True)
+    try:
+        text_columns = con.sql("select table_schema, table_name, column_name from information_schema.columns "
+                               "where data_type = 'VARCHAR'").fetchall()
+        for schema, table, column in text_columns:
+            found = con.execute(f'select count(*) from "{schema}"."{table}" where "{column}" like ?',
+                                [f"%{SECRET}%"]).fetchone()[0]
+            assert found == 0, f"{schema}.{table}.{column} holds the secret"
+    finally:
+        con.close()
+
+    # Not in dbt's logs, dbt's target folder, nor any artifact.
+    for folder in (demo["DBT_LOG_PATH"], demo["DBT_TARGET_PATH"], demo["DWML_ARTIFACT_DIR"]):
+        for file in Path(folder).rglob("*"):
+            if not file.is_file():
+                continue
+            data = file.read_bytes()
+            assert SECRET.encode() not in data, file
+            if zipfile.is_zipfile(file):
+                with zipfile.ZipFile(file) as archive:
+                    for name in archive.namelist():
+                        assert SECRET.encode() not in archive.read(name), f"{file}!{name}"
+
+
+def test_audit_log_only_grows(demo):
+    path = demo["DWML_DUCKDB_PATH"]
+    before = sql_rows(path, "select * from dwml.audit_log order by occurred_at, event_id")
+    assert before, "training and deploying the demo must have audited something"
+    ok("train", "churn", *FAST_XGBOOST)
+    ok("deploy", "churn", "--version", "2")
+    ok("deploy", "churn", "--version", "1", "--reason", "rollback drill")
+    after = sql_rows(path, "select * from dwml.audit_log order by occurred_at, event_id")
+    assert after[:len(before)] == before  # nothing earlier changed or disappeared
+    assert len(after) > len(before)
+
+
+def test_no_code_path_updates_or_deletes_audit_rows():
+    """Only dwml_py/audit.py writes the audit log, and it has no UPDATE or DELETE at all."""
+    writers = []
+    for module in (REPO_ROOT / "dwml_py").rglob("*.py"):
+        text = module.read_text()
+        if re.search(r"""["']audit_log["']""", text) and module.name not in ("tables.py", "audit.py"):
+            writers.append(module.name)
+    audit = (REPO_ROOT / "dwml_py" / "audit.py").read_text().lower()
+    assert not re.search(r"\b(update|delete)\s*\(|\b(update|delete from)\b\s+\w", audit)
+    assert "exp.update" not in audit and "exp.delete" not in audit
+    assert writers == [], f"modules naming the audit_log table outside audit.py: {writers}"
