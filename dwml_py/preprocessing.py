@@ -119,8 +119,19 @@ def to_frame(table: pa.Table, schema: list[dict]) -> pd.DataFrame:
                 raise InputError(f"Feature {feature['name']!r} should be numeric (as in training) but is "
                                  f"{col.type}: {exc}", hint="cast it back to a number in the scored table.") from exc
             values = np.asarray(values, dtype=np.float64)
+            _refuse_infinity(feature["name"], values)
         data[feature["name"]] = values
     return pd.DataFrame(data, index=pd.RangeIndex(table.num_rows))
+
+
+def _refuse_infinity(name: str, values: np.ndarray) -> None:
+    # scikit-learn's imputers and scalers reject infinity with a bare ValueError and XGBoost
+    # refuses it while training; name the column instead. NaN stays allowed: it means missing.
+    infinite = int(np.isinf(values).sum())
+    if infinite:
+        raise InputError(f"Feature {name!r} holds {infinite:,} infinite value(s) (division by zero upstream?).",
+                         hint=f"map them to NULL or a cap in the dbt model, e.g. `case when isinf({name}) then null "
+                         f"else {name} end`, and rebuild it.")
 
 
 def build_preprocessor(schema: list[dict], algorithm: str, task: str, seed: int = 0):
