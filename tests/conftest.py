@@ -18,6 +18,8 @@ def _isolated_dbt_env(tmp_path, monkeypatch):
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt_logs"))
     monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     monkeypatch.setenv("DWML_ARTIFACT_DIR", str(tmp_path / "artifacts"))
+    # Tests that hold a lock on purpose should not wait the default 15 s for it.
+    monkeypatch.setenv("DWML_LOCK_WAIT_SECONDS", "1")
     for name in ("DBT_PROFILES_DIR", "DBT_PROJECT_DIR", "DBT_TARGET"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(REPO_ROOT)

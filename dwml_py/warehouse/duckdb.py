@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,31 @@ def _lock_hint(path: str) -> str:
             "command, a notebook). DuckDB allows one writing process: wait for it to finish or close it.")
 
 
+def _lock_wait_seconds() -> float:
+    try:
+        return max(0.0, float(os.environ.get("DWML_LOCK_WAIT_SECONDS", "15")))
+    except ValueError:
+        return 15.0
+
+
+def _connect_waiting_for_lock(path: str, read_only: bool):
+    """duckdb.connect, retrying for a while when another process holds the file's write lock.
+
+    DuckDB allows one writing process per file; two scheduled jobs (two `dwml predict` runs, a
+    `dbt run` and `dwml monitor`) that overlap by a few seconds should queue, not fail.
+    DWML_LOCK_WAIT_SECONDS bounds the wait (0 fails at once)."""
+    deadline = time.monotonic() + _lock_wait_seconds()
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
     capabilities = Capabilities(asof_join=True, approx_count_distinct=True, arrow_native=True)
@@ -34,12 +61,13 @@ class DuckDBWarehouse(Warehouse):
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.con = duckdb.connect(self.path, read_only=read_only)
+            self.con = _connect_waiting_for_lock(self.path, read_only)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 holder = re.search(r"PID \d+", str(exc))
                 by = f" by {holder.group(0)}" if holder else ""
-                raise WarehouseError(f"Cannot open {self.path!r}: it is locked{by}.", hint=_lock_hint(self.path)) from exc
+                raise WarehouseError(f"Cannot open {self.path!r}: it is locked{by} (waited {_lock_wait_seconds():g} s).",
+                                     hint=_lock_hint(self.path)) from exc
             raise WarehouseError(f"Cannot open the DuckDB file {self.path!r}: {exc}",
                                  hint="check the `path:` of the target in profiles.yml.") from exc
         except duckdb.Error as exc:
