@@ -154,14 +154,18 @@ def bin_conditions(value: exp.Expression, cuts: list[float]) -> list[exp.Express
 
 
 def numeric_counts_query(source: exp.Table, features: list[tuple[str, list[float]]],
-                         where: exp.Expression | None = None) -> exp.Select:
+                         where: exp.Expression | None = None, booleans: frozenset[str] = frozenset()) -> exp.Select:
     """One query: `n` (rows), then per feature k `f{k}_missing` and `f{k}_b{i}` per bin.
 
     Aliases are positional so no column name enters them; values are compared as DOUBLE.
+    Columns in `booleans` go through INT first: Postgres casts BOOLEAN to INT, not to DOUBLE.
     """
     selects = [exp.alias_(exp.func("count", exp.Star()), "n", quoted=True)]
     for k, (name, cuts) in enumerate(features):
-        value = exp.cast(sqlmod.column(name), exp.DataType.Type.DOUBLE)
+        value = sqlmod.column(name)
+        if name in booleans:
+            value = exp.cast(value, exp.DataType.Type.INT)
+        value = exp.cast(value, exp.DataType.Type.DOUBLE)
         selects.append(exp.alias_(_one_if(exp.Is(this=sqlmod.column(name), expression=exp.Null())),
                                   f"f{k}_missing", quoted=True))
         for i, condition in enumerate(bin_conditions(value, cuts)):
@@ -200,9 +204,9 @@ def categorical_counts_query(source: exp.Table, features: list[tuple[str, list[s
 
 
 def count_numeric(warehouse, source: exp.Table, features: list[tuple[str, list[float]]],
-                  where: exp.Expression | None = None) -> tuple[int, dict]:
+                  where: exp.Expression | None = None, booleans: frozenset[str] = frozenset()) -> tuple[int, dict]:
     """(rows, {feature: {"counts": [...], "missing": n}}) from one query."""
-    row = warehouse.fetch_rows(numeric_counts_query(source, features, where))[0]
+    row = warehouse.fetch_rows(numeric_counts_query(source, features, where, booleans))[0]
     total = int(row["n"] or 0)
     out = {}
     for k, (name, cuts) in enumerate(features):
@@ -380,7 +384,8 @@ def load_reference(warehouse, name: str, version: int) -> list[dict]:
     return rows
 
 
-def _feature_meta(project, feature_model: str | None) -> tuple[dict, str | None]:
+def feature_meta(project, feature_model: str | None) -> tuple[dict, str | None]:
+    """(meta of the feature model, or {} with a note when the manifest cannot be read)."""
     if not feature_model:
         return {}, None
     try:
@@ -389,7 +394,7 @@ def _feature_meta(project, feature_model: str | None) -> tuple[dict, str | None]
         catalog = Catalog.load(project)
         return dict(catalog.node(catalog.resolve(feature_model)).meta or {}), None
     except Exception as exc:  # noqa: BLE001 - the manifest is optional here: vars and defaults still apply
-        return {}, f"meta.dwml.drift of {feature_model} not read ({exc}); vars and defaults apply."
+        return {}, f"meta.dwml of {feature_model} not read ({exc}); vars and defaults apply."
 
 
 def _score_counts(warehouse, name: str, version: int, reference: dict, after, before) -> tuple[int, dict | None, str]:
@@ -441,12 +446,14 @@ def detect_drift(project, name: str, version: int | None = None, alias: str | No
         relation_name = f"{schema}.{table}"
         timestamp = (model.spec or {}).get("timestamp")
         where = window_filter(timestamp, where_after, where_before)
-        meta, meta_note = _feature_meta(project, row.get("feature_model"))
+        meta, meta_note = feature_meta(project, row.get("feature_model"))
         base, per_feature = resolve_thresholds(project.config, meta)
         notes = [meta_note] if meta_note else []
 
         features = [r for r in reference if r["feature"] != SCORE_FEATURE]
-        available = [c for c, _ in warehouse.columns(schema, table)]
+        column_types = warehouse.columns(schema, table)
+        available = [c for c, _ in column_types]
+        booleans = frozenset(c for c, t in column_types if str(t).lower() in {"boolean", "bool"})
         actual = dict(zip([r["feature"] for r in features],
                           match_columns(available, [r["feature"] for r in features], relation_name,
                                         f"{name} version {version}")))
@@ -457,7 +464,7 @@ def detect_drift(project, name: str, version: int | None = None, alias: str | No
         numeric = [(actual[r["feature"]], list(r["bin_edges"] or [])) for r in features if r["kind"] != "categorical"]
         categorical = [(actual[r["feature"]], list(r["categories"] or [])) for r in features
                        if r["kind"] == "categorical"]
-        total, numeric_counts = count_numeric(warehouse, source, numeric, where)
+        total, numeric_counts = count_numeric(warehouse, source, numeric, where, booleans)
         if total == 0:
             raise InputError(f"{relation_name} has no rows in the window {_window_text(where_after, where_before)}.",
                              hint="widen the window (--after/--before) or pass another --relation.")

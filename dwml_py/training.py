@@ -407,8 +407,6 @@ def evaluate(model: TrainedModel, holdout: pa.Table, progress: Progress = SILENT
     (one-vs-rest, weighted), log_loss, accuracy, f1 (macro). Regression: rmse, mae, r2.
     A metric that is undefined on this holdout (e.g. ROC AUC with one class) is None.
     """
-    from sklearn import metrics as skm
-
     if holdout.num_rows == 0:
         raise InputError("The holdout set is empty.", hint="lower holdout_fraction or train on more snapshots.")
     with progress.step(f"Evaluating on {holdout.num_rows:,} holdout rows"):
@@ -418,11 +416,7 @@ def evaluate(model: TrainedModel, holdout: pa.Table, progress: Progress = SILENT
                              hint="drop rows whose label is not mature yet.")
         if model.task == "regression":
             y = np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-            pred = model.predict(holdout)
-            metrics = {"rmse": float(np.sqrt(skm.mean_squared_error(y, pred))),
-                       "mae": float(skm.mean_absolute_error(y, pred)),
-                       "r2": float(skm.r2_score(y, pred)) if len(y) > 1 else None,
-                       "mean_label": float(y.mean()), "mean_prediction": float(pred.mean())}
+            metrics = regression_metrics(y, model.predict(holdout))
             return {"task": "regression", "rows": holdout.num_rows, "metrics": metrics, "calibration": []}
         index = {c: i for i, c in enumerate(model.classes)}
         values = col.to_pylist()
@@ -433,13 +427,26 @@ def evaluate(model: TrainedModel, holdout: pa.Table, progress: Progress = SILENT
         y = np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
         proba = model.predict_proba(holdout)
         if proba.shape[1] == 2:
-            metrics, calibration = _binary_metrics(y, proba[:, 1], model.threshold)
+            metrics, calibration = binary_metrics(y, proba[:, 1], model.threshold)
         else:
             metrics, calibration = _multiclass_metrics(y, proba), []
     return {"task": "classification", "rows": holdout.num_rows, "metrics": metrics, "calibration": calibration}
 
 
-def _binary_metrics(y: np.ndarray, score: np.ndarray, threshold: float) -> tuple[dict, list[dict]]:
+def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict:
+    """rmse, mae, r2 (None below 2 rows), mean_label, mean_prediction. Shared with dwml_py.performance,
+    so a live metric means exactly what the holdout metric meant."""
+    from sklearn import metrics as skm
+
+    return {"rmse": float(np.sqrt(skm.mean_squared_error(y, pred))),
+            "mae": float(skm.mean_absolute_error(y, pred)),
+            "r2": float(skm.r2_score(y, pred)) if len(y) > 1 else None,
+            "mean_label": float(y.mean()), "mean_prediction": float(pred.mean())}
+
+
+def binary_metrics(y: np.ndarray, score: np.ndarray, threshold: float) -> tuple[dict, list[dict]]:
+    """(metrics, calibration bins) of P(positive) scores against 0/1 labels; see `evaluate`. Shared
+    with dwml_py.performance, so a live metric means exactly what the holdout metric meant."""
     from sklearn import metrics as skm
 
     both = len(np.unique(y)) == 2
