@@ -165,9 +165,12 @@ def numeric_counts_query(source: exp.Table, features: list[tuple[str, list[float
         value = sqlmod.column(name)
         if name in booleans:
             value = exp.cast(value, exp.DataType.Type.INT)
-        value = exp.cast(value, exp.DataType.Type.DOUBLE)
-        selects.append(exp.alias_(_one_if(exp.Is(this=sqlmod.column(name), expression=exp.Null())),
-                                  f"f{k}_missing", quoted=True))
+        # NaN is missing, as in training and in the reference profile. NULLIF(x, NaN) is NULL for
+        # NaN because DuckDB, Postgres and Spark treat NaN as equal to itself; it also keeps NaN
+        # out of the top bin, where those engines would sort it.
+        value = exp.Nullif(this=exp.cast(value, exp.DataType.Type.DOUBLE),
+                           expression=exp.cast(exp.Literal.string("NaN"), exp.DataType.Type.DOUBLE))
+        selects.append(exp.alias_(_one_if(exp.Is(this=value, expression=exp.Null())), f"f{k}_missing", quoted=True))
         for i, condition in enumerate(bin_conditions(value, cuts)):
             selects.append(exp.alias_(_one_if(condition), f"f{k}_b{i}", quoted=True))
     query = exp.select(*selects).from_(source)

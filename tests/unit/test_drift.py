@@ -163,3 +163,19 @@ def test_support_points_and_bad_window():
         window_filter("ts", after="last tuesday")
     with pytest.raises(InputError, match="timestamp column"):
         window_filter(None, before="2024-01-01")
+
+
+def test_nan_counts_as_missing_like_null_and_never_in_a_bin():
+    """Training and the reference profile treat NaN as missing; the SQL counts must too (DuckDB
+    would otherwise sort NaN above every cut, into the top bin)."""
+    values = pa.array([1.0, float("nan"), None, 5.0, float("nan"), 9.0], type=pa.float64())  # NaN is not NULL here
+    assert values.null_count == 1
+    wh = DuckDBWarehouse(":memory:")
+    try:
+        wh.write_arrow(pa.table({"x": values, "i": pa.array([1, 2, None, 4, 5, 6])}), "main", "t")
+        total, counts = count_numeric(wh, sqlmod.table("main", "t"), [("x", [2.0, 6.0]), ("i", [2.0, 6.0])])
+    finally:
+        wh.close()
+    assert total == 6
+    assert counts["x"]["counts"] == [1, 1, 1] and counts["x"]["missing"] == 3  # bins are right-closed
+    assert counts["i"]["counts"] == [2, 3, 0] and counts["i"]["missing"] == 1
