@@ -12,6 +12,10 @@ run never looks finished with half of its metrics. A run that raises (KeyboardIn
 included) is recorded `failed` with the error, and its metrics are not written. A process
 killed outright leaves a `running` row; `mark_stale_runs` marks such rows failed later.
 
+A run can also outlive its process: `resume_run(run_id)` reopens a `running` run (another
+process, a notebook restarted, a stateless agent tool call), and `run.flush()` writes what was
+logged so far without ending it.
+
 When the run opens the warehouse itself it holds the connection only while writing, so a
 long training or notebook session does not lock an embedded (DuckDB) warehouse against dbt.
 """
@@ -191,6 +195,7 @@ class Run:
         self._fields: dict = {}
         self._registration: dict | None = None
         self._finish_writes: list = []
+        self._metrics_written = 0  # metrics already in dwml.run_metrics (see flush)
         self.version: dict | None = None  # the model version registered as the run finished, if any
         if params:
             self.log_params(params)
@@ -376,9 +381,7 @@ class Run:
         values = self._final_values("finished", finished_at, None)
         with self._connection() as warehouse, warehouse.transaction():
             warehouse.execute(_update("runs", values, self._where()))
-            if self._metrics:
-                rows = [{"run_id": self.run_id, **m} for m in self._metrics]
-                warehouse.write_arrow(table_rows("run_metrics", rows), DWML_SCHEMA, "run_metrics")
+            self._write_metrics(warehouse)
             if self._registration is not None:
                 from dwml_py.model_registry import insert_version, version_arguments
 
@@ -388,12 +391,24 @@ class Run:
                 version = insert_version(warehouse, **wanted, **arguments)
             for write in self._finish_writes:
                 write(warehouse, version if self._registration is not None else None)
-        self.status, self.finished_at = "finished", finished_at
+        self.status, self.finished_at, self._metrics_written = "finished", finished_at, len(self._metrics)
         if self._registration is not None:
             self.version = version
 
+    def flush(self) -> None:
+        """Write what was logged so far (params, fields, artifacts, metrics) and keep the run
+        `running`: for a run that lives across processes or stateless tool calls (see
+        `resume_run`), where nothing may wait in memory for the finish."""
+        self._check_open()
+        if self.status != "running":
+            raise InputError(f"Run {self.run_id} has not started; nothing to write.", hint="call run.start() first.")
+        with self._connection() as warehouse, warehouse.transaction():
+            warehouse.execute(_update("runs", self._state_values(), self._where()))
+            self._write_metrics(warehouse)
+        self._metrics_written = len(self._metrics)  # only once the transaction committed
+
     def fail(self, error: BaseException | str) -> None:
-        """Record the run failed with `error`; the metrics logged so far are not written."""
+        """Record the run failed with `error`; metrics logged since the last `flush()` are not written."""
         if self.status not in ("running",):
             return
         if isinstance(error, BaseException):
@@ -442,10 +457,18 @@ class Run:
                           "`dwml runs list --mark-stale` marks it failed later.", stacklevel=3)
 
     def _final_values(self, status: str, finished_at: datetime, error: str | None) -> dict:
-        values = {"status": status, "finished_at": finished_at, "error": error, "params": self._params or None,
-                  "artifacts": self._artifacts or None, "model_name": self.model_name}
+        return {"status": status, "finished_at": finished_at, "error": error, **self._state_values()}
+
+    def _state_values(self) -> dict:
+        values = {"params": self._params or None, "artifacts": self._artifacts or None, "model_name": self.model_name}
         values.update({k: v for k, v in self._fields.items() if k != "model_name"})
         return values
+
+    def _write_metrics(self, warehouse) -> None:
+        pending = self._metrics[self._metrics_written:]
+        if pending:
+            rows = [{"run_id": self.run_id, **m} for m in pending]
+            warehouse.write_arrow(table_rows("run_metrics", rows), DWML_SCHEMA, "run_metrics")
 
     def _where(self) -> exp.Expression:
         return sqlmod.column("run_id").eq(sqlmod.literal(self.run_id))
@@ -486,6 +509,15 @@ def ensure_once(warehouse) -> None:
             warehouse._dwml_tables_ready = True
 
 
+def _project_for(project, warehouse, store, project_dir, profiles_dir, target):
+    """The dbt project a run needs: given, or located, unless a warehouse and a store make it unnecessary."""
+    if project is None and (warehouse is None or store is None or project_dir or profiles_dir or target):
+        from dwml_py.project import Project
+
+        project = Project.locate(project_dir, profiles_dir, target)
+    return project
+
+
 def start_run(experiment: str | None = None, model_name: str | None = None, *, project_dir: str | Path | None = None,
               profiles_dir: str | Path | None = None, target: str | None = None, params: dict | None = None,
               tags: dict | None = None, project=None, warehouse=None, store: ArtifactStore | None = None) -> Run:
@@ -506,13 +538,36 @@ def start_run(experiment: str | None = None, model_name: str | None = None, *, p
                          hint='e.g. dwml_py.start_run(experiment="churn").')
     if tags is not None and not isinstance(tags, dict):
         raise InputError(f"tags must be a dict, got {type(tags).__name__}.", hint='e.g. tags={"owner": "ana"}.')
-    if project is None and (warehouse is None or store is None or project_dir or profiles_dir or target):
-        from dwml_py.project import Project
-
-        project = Project.locate(project_dir, profiles_dir, target)
+    project = _project_for(project, warehouse, store, project_dir, profiles_dir, target)
     run = Run(experiment=experiment, model_name=model_name, project=project, warehouse=warehouse, store=store,
               params=params, tags=tags)
     return run.start()
+
+
+def resume_run(run_id: str, *, project_dir: str | Path | None = None, profiles_dir: str | Path | None = None,
+               target: str | None = None, project=None, warehouse=None, store: ArtifactStore | None = None) -> Run:
+    """Reopen a `running` run by id (or a unique prefix), e.g. in another process or a later
+    stateless tool call, to log more to it and finish or fail it.
+
+    The resumed run starts from what is in dwml.runs (params, fields, artifacts); metrics written
+    before stay written, and `flush()` writes what is logged after, or `finish()` / `fail()` do.
+    A finished or failed run cannot be resumed (InputError); an unknown id is a NotFoundError.
+    """
+    project = _project_for(project, warehouse, store, project_dir, profiles_dir, target)
+    run = Run(experiment="", model_name=None, project=project, warehouse=warehouse, store=store)
+    with run._connection() as connection:
+        row = get_run(connection, run_id)
+    if row["status"] != "running":
+        raise InputError(f"Run {row['run_id']} is already {row['status']}; nothing more can be logged to it.",
+                         hint="start a new run (create_experiment, or dwml_py.start_run(...)).")
+    run.run_id, run.experiment, run.model_name = row["run_id"], row["experiment"], row["model_name"]
+    run.started_at = datetime.fromisoformat(row["started_at"])
+    run._params = dict(row.get("params") or {})
+    run._tags = dict(row.get("tags") or {})
+    run._artifacts = [dict(a) for a in row.get("artifacts") or []]
+    run._fields = {k: row[k] for k in SETTABLE_FIELDS if k != "model_name" and row.get(k) is not None}
+    run.status = "running"
+    return run
 
 
 # -- reading runs back -------------------------------------------------------------------------
