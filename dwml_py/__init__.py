@@ -7,13 +7,13 @@ __version__ = "0.1.0"
 
 from dwml_py.errors import DwmlError  # noqa: E402
 
-__all__ = ["DwmlError", "__version__", "start_run"]
+__all__ = ["DwmlError", "__version__", "resume_run", "start_run"]
 
 
 def __getattr__(name):
-    # start_run pulls in the warehouse layer: import it only when it is used
-    if name == "start_run":
-        from dwml_py.tracking import start_run
+    # start_run/resume_run pull in the warehouse layer: import them only when used
+    if name in ("start_run", "resume_run"):
+        from dwml_py import tracking
 
-        return start_run
+        return getattr(tracking, name)
     raise AttributeError(f"module 'dwml_py' has no attribute {name!r}")

@@ -23,7 +23,6 @@ long training or notebook session does not lock an embedded (DuckDB) warehouse a
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import math
 import os
@@ -40,6 +39,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from dwml_py import sql as sqlmod
+from dwml_py.audit import current_actor  # noqa: F401 - one definition of who acts, re-exported
 from dwml_py.artifacts import ArtifactRef, ArtifactStore, check_artifact_name, guess_format
 from dwml_py.errors import InputError, NotFoundError, did_you_mean
 from dwml_py.tables import DWML_SCHEMA, TABLES, ensure_tables
@@ -145,17 +145,6 @@ def _update(table: str, values: dict, where: exp.Expression) -> exp.Update:
 
 
 # -- who, what, where ----------------------------------------------------------------------------
-
-def current_actor() -> str:
-    """Who is acting: $DWML_ACTOR (set by agents and CI), else the OS user."""
-    actor = os.environ.get("DWML_ACTOR")
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except Exception:  # no user database entry (some containers)
-        return "unknown"
-
 
 def git_sha(directory: str | Path | None) -> str | None:
     """HEAD of the git repository holding `directory`, or None (not a repo, no git)."""
