@@ -662,6 +662,14 @@ def render_deploy(result: dict) -> None:
     stdout.print(f"[green]Deployed[/green] {name}: {alias} moved {moved}to version {result.get('version')}{why}.")
     stdout.print(f"  governance {escape(str((result.get('governance') or {}).get('decision')))}; "
                  f"monitoring baseline: {result.get('reference_rows')} reference rows")
+    sql = result.get("sql_scoring") or {}
+    if sql:
+        stdout.print(f"  SQL scoring ({escape(str(sql.get('dialect')))}): " + (
+            f"available to dbt through dwml_predict ({sql.get('sql_chars') or 0:,} characters of SQL)"
+            if sql.get("available") else f"[yellow]unavailable[/yellow]: {escape(str(sql.get('reason')))}"))
+    if result.get("scaffold"):
+        scaffold = result["scaffold"]
+        stdout.print(f"  wrote {escape(scaffold['sql_path'])} and its yml; next: {escape(scaffold['next'])}")
 
 
 def render_predict(result: dict) -> None:
@@ -678,4 +686,4 @@ RENDERERS["predict"] = render_predict
 
 # Renderers of later tool families live in their own modules and add themselves to RENDERERS;
 # imported last because they import RENDERERS and the helpers above from this module.
-from dwml_py import cli_render_experiment, cli_render_monitor, cli_render_status  # noqa: E402,F401
+from dwml_py import cli_render_experiment, cli_render_monitor, cli_render_report, cli_render_status  # noqa: E402,F401

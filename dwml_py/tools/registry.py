@@ -39,6 +39,7 @@ TOOL_MODULES: tuple[str, ...] = (
     "dwml_py.tools.monitor_tools",
     "dwml_py.tools.status_tools",
     "dwml_py.tools.experiment_tools",
+    "dwml_py.tools.report_tools",
 )
 
 
