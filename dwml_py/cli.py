@@ -196,6 +196,42 @@ def mcp_server(inv: Invocation, read_only: Annotated[bool, typer.Option(
                 read_only=read_only)
 
 
+# -- REST server --------------------------------------------------------------------------
+
+@command(app, "serve")
+def serve(inv: Invocation,
+          names: Annotated[Optional[list[str]], typer.Argument(
+              help="models to serve (default: every model with the alias).", show_default=False)] = None,
+          host: Annotated[str, typer.Option("--host", help="interface to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option("--port", help="port to listen on.")] = 8000,
+          api_key_env: Annotated[Optional[str], typer.Option(
+              "--api-key-env", help="environment variable holding the API key clients must send (X-API-Key or "
+              "Authorization: Bearer).", show_default=False)] = None,
+          alias: Annotated[str, typer.Option("--alias", help="the champion alias each model is served at.")]
+          = "production",
+          challenger: Annotated[Optional[str], typer.Option(
+              "--challenger", help="alias or version number that scores --challenger-share of the traffic.",
+              show_default=False)] = None,
+          challenger_share: Annotated[float, typer.Option(
+              "--challenger-share", help="share of rows for the challenger (by entity key hash, else random).")]
+          = 0.0,
+          seed: Annotated[int, typer.Option("--seed", help="seed of the random split for rows without a key.")] = 0,
+          flush_rows: Annotated[int, typer.Option(
+              "--flush-rows", help="write served predictions to dwml.predictions every N rows ...")] = 1000,
+          flush_seconds: Annotated[float, typer.Option("--flush-seconds", help="... or every T seconds.")] = 5.0,
+          max_body_bytes: Annotated[int, typer.Option(
+              "--max-body-bytes", help="larger request bodies get 413.")] = 1_048_576,
+          log_predictions: Annotated[bool, typer.Option(
+              "--log-predictions/--no-log-predictions", help="write served predictions to dwml.predictions "
+              "(then each row needs its entity key).")] = True):
+    r"""Serve models over REST (FastAPI): predict, models, versions, health; needs `pip install "dwml\[serve]"`."""
+    from dwml_py.serving import serve as run_server
+
+    run_server(inv.project(), names or None, host=host, port=port, api_key_env=api_key_env, alias=alias,
+               challenger=challenger, challenger_share=challenger_share, seed=seed, flush_rows=flush_rows,
+               flush_seconds=flush_seconds, max_body_bytes=max_body_bytes, log_predictions=log_predictions)
+
+
 # -- tools: every registered tool becomes a command ------------------------------------------
 
 tools_app = typer.Typer(no_args_is_help=True, help="The tool registry behind the CLI, the Python API and the agent server.")
