@@ -1,13 +1,18 @@
 """Warehouse-side profiles of tables: every statistic is computed by SQL where the data is.
 
-A profile takes at most three queries, however many columns the table has:
+A profile takes at most four queries, however many columns the table has:
 
 1. one SELECT with every aggregate of every column (counts, nulls, distinct counts, min/max,
    mean/std, quantiles, string lengths): one scan of the table;
-2. one GROUPING SETS query for the top values of all categorical columns at once (measured
+2. on DuckDB, the quantiles in a query of their own, over a Bernoulli sample of about
+   `QUANTILE_SAMPLE_ROWS` rows when the table is larger than that (exact on smaller tables, and
+   with `exact=True`). Exact quantiles sort every numeric column, which took two thirds of a
+   profile's time (1M rows x 24 columns: 0.52 of 0.80 s, see benchmarks/); a sample of 100,000
+   rows puts a quantile within about 0.2 percentile points of the exact one;
+3. one GROUPING SETS query for the top values of all categorical columns at once (measured
    against one grouped query per column and a UNION ALL of them: the same speed on DuckDB,
    and one statement instead of many);
-3. one grouped query for duplicated entity keys, when a key is given.
+4. one grouped query for duplicated entity keys, when a key is given.
 
 Nothing is pulled into Python but the aggregates. Column types come from
 `warehouse.columns`; identifiers are always quoted, so any column name works.
@@ -17,10 +22,13 @@ Semantics, chosen to match what a model sees (and pandas):
 * NaN in a floating column counts as missing: it is in `null_count` (and `nan_count`) and left
   out of every other statistic. +/-inf are values: they show in min/max/mean/quantiles.
 * `std` is the sample standard deviation (ddof=1); quantiles interpolate linearly (numpy's
-  default), exact on DuckDB and through PERCENTILE_CONT elsewhere (BigQuery only has
-  APPROX_QUANTILES; sqlglot renders Spark's as PERCENTILE_APPROX).
+  default): on DuckDB over the whole table up to `QUANTILE_SAMPLE_ROWS` rows and over a sample
+  beyond (`approximate_quantiles` says which; `exact=True` forces the whole table), through
+  PERCENTILE_CONT elsewhere (BigQuery only has APPROX_QUANTILES; sqlglot renders Spark's as
+  PERCENTILE_APPROX).
 * `distinct_count` is approximate (HyperLogLog) where `warehouse.capabilities` says the engine
-  has `approx_count_distinct`, exact COUNT(DISTINCT) otherwise; `exact=True` forces exact.
+  has `approx_count_distinct`, exact COUNT(DISTINCT) otherwise; `exact=True` forces exact
+  (distinct counts and quantiles).
 * `duplicate_keys` counts entity-key values that occur more than once (what dbt's uniqueness
   tests count); `duplicate_rows` counts the rows beyond the first of each such key.
 * `freshness_hours` is the hours from the column's latest value to `profiled_at`; naive
@@ -61,6 +69,13 @@ _QUANTILE_APPROX_DIALECTS = {"bigquery"}
 # Dialects with a NaN test function that sqlglot renders correctly; elsewhere (Postgres,
 # Snowflake) NaN is found by equality with NaN, which those engines define as true.
 _ISNAN_DIALECTS = {"duckdb", "spark", "databricks", "bigquery"}
+# Dialects whose quantiles come from a sample of the table beyond QUANTILE_SAMPLE_ROWS rows (their
+# exact quantiles cost a sort of every numeric column). The sample is Bernoulli (row by row), not
+# SYSTEM (whole blocks), so a table sorted by time still gives an unbiased sample; REPEATABLE
+# makes it repeatable where the engine can (DuckDB: single-threaded only).
+_SAMPLE_DIALECTS = {"duckdb"}
+QUANTILE_SAMPLE_ROWS = 100_000
+_SAMPLE_SEED = 42
 
 _TEMPORAL_TYPES = {
     exp.DataType.Type.DATE, exp.DataType.Type.DATE32, exp.DataType.Type.DATETIME, exp.DataType.Type.DATETIME2,
@@ -111,6 +126,7 @@ class TableProfile:
     duplicate_keys: int | None
     duplicate_rows: int | None
     approximate_distinct: bool
+    approximate_quantiles: bool = False
     profile_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     profiled_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     queries: int = 0
@@ -133,6 +149,7 @@ class TableProfile:
             "duplicate_keys": self.duplicate_keys,
             "duplicate_rows": self.duplicate_rows,
             "approximate_distinct": self.approximate_distinct,
+            "approximate_quantiles": self.approximate_quantiles,
             "queries": self.queries,
             "columns": [c.to_dict() for c in self.columns],
         }
@@ -214,9 +231,22 @@ def _quantile_aggregates(value: exp.Expression, quantiles, dialect: str) -> list
             for q in quantiles]
 
 
+def _nan_test(spec: ColumnSpec, dialect: str) -> exp.Expression:
+    return _is_nan(sqlmod.column(spec.name), dialect)
+
+
+def _value(spec: ColumnSpec, dialect: str) -> exp.Expression:
+    """The column as the statistics see it: NaN turned into NULL in floating columns."""
+    col = sqlmod.column(spec.name)
+    if not spec.is_float:
+        return col
+    return exp.Case(ifs=[exp.If(this=_nan_test(spec, dialect), true=exp.Null())], default=col.copy())
+
+
 def build_profile_query(relation: exp.Table, columns: list[ColumnSpec], dialect: str, *,
                         approx_distinct: bool, quantiles=DEFAULT_QUANTILES) -> tuple[exp.Select, dict]:
-    """The one-scan SELECT with every aggregate of every column.
+    """The one-scan SELECT with every aggregate of every column (no quantiles when `quantiles`
+    is empty: see build_quantile_query).
 
     Returns the query and its layout: {(column index, statistic): output alias}. Aliases are
     generated (`c3__mean`), so no user text ends up in them.
@@ -236,13 +266,12 @@ def build_profile_query(relation: exp.Table, columns: list[ColumnSpec], dialect:
 
     for i, spec in enumerate(columns):
         col = sqlmod.column(spec.name)
-        value: exp.Expression = col
+        value = _value(spec, dialect)
         if spec.is_float:
             # NaN is missing (as in pandas): counted, then turned into NULL for every other aggregate
-            nan_test = _is_nan(col, dialect)
-            add(i, "nan_count", exp.Sum(this=exp.Case(ifs=[exp.If(this=nan_test, true=exp.Literal.number(1))],
+            add(i, "nan_count", exp.Sum(this=exp.Case(ifs=[exp.If(this=_nan_test(spec, dialect),
+                                                                  true=exp.Literal.number(1))],
                                                       default=exp.Literal.number(0))))
-            value = exp.Case(ifs=[exp.If(this=nan_test.copy(), true=exp.Null())], default=col.copy())
         add(i, "non_null", exp.Count(this=value.copy()))
         if spec.kind == "other":
             continue
@@ -255,8 +284,9 @@ def build_profile_query(relation: exp.Table, columns: list[ColumnSpec], dialect:
         if spec.kind == "numeric":
             add(i, "mean", exp.Avg(this=_as_double(value.copy())))
             add(i, "std", exp.StddevSamp(this=_as_double(value.copy())))
-            for j, aggregate in enumerate(_quantile_aggregates(value.copy(), quantiles, dialect)):
-                add(i, f"q{j}", aggregate)
+            if quantiles:
+                for j, aggregate in enumerate(_quantile_aggregates(value.copy(), quantiles, dialect)):
+                    add(i, f"q{j}", aggregate)
         elif spec.is_bool:
             # share of true values: the mean of a boolean
             add(i, "mean", exp.Avg(this=exp.Case(ifs=[
@@ -268,6 +298,31 @@ def build_profile_query(relation: exp.Table, columns: list[ColumnSpec], dialect:
             add(i, "len_mean", exp.Avg(this=_as_double(length.copy())))
             add(i, "len_max", exp.Max(this=length.copy()))
     return exp.select(*selects).from_(relation), layout
+
+
+def build_quantile_query(relation: exp.Table, columns: list[ColumnSpec], dialect: str, quantiles,
+                         sample_percent: float | None = None) -> tuple[exp.Select, dict]:
+    """The quantiles of the numeric columns, over a Bernoulli sample of `sample_percent` percent
+    of the rows when given; layout as build_profile_query's (`c3__q0`, ...).
+
+    >>> q, layout = build_quantile_query(sqlmod.table("main", "t"), [ColumnSpec("x", "DOUBLE", "numeric", True)],
+    ...                                  "duckdb", (0.5,), sample_percent=2.0)
+    >>> 'TABLESAMPLE BERNOULLI (2.0 PERCENT)' in q.sql("duckdb"), layout
+    (True, {(0, 'q0'): 'c0__q0'})
+    """
+    numeric = [(i, spec) for i, spec in enumerate(columns) if spec.kind == "numeric"]
+    source = relation.copy()
+    if sample_percent is not None:
+        source.set("sample", exp.TableSample(method=exp.var("BERNOULLI"), percent=exp.Literal.number(sample_percent),
+                                             seed=exp.Literal.number(_SAMPLE_SEED)))
+    # The sample is taken in a subquery that reads only the numeric columns, cleaned of NaN once.
+    inner = exp.select(*[exp.alias_(_value(spec, dialect), f"v{i}") for i, spec in numeric]).from_(source)
+    selects, layout = [], {}
+    for i, _ in numeric:
+        for j, aggregate in enumerate(_quantile_aggregates(exp.column(f"v{i}"), quantiles, dialect)):
+            layout[(i, f"q{j}")] = f"c{i}__q{j}"
+            selects.append(exp.alias_(aggregate, f"c{i}__q{j}"))
+    return exp.select(*selects).from_(inner.subquery("sampled")), layout
 
 
 def build_top_values_query(relation: exp.Table, names: list[str], top_k: int) -> exp.Select:
@@ -378,10 +433,20 @@ def profile_relation(warehouse, schema: str, table: str, entity_key: list[str] |
     relation = sqlmod.table(schema, table)
     approx = bool(warehouse.capabilities.approx_count_distinct) and not exact
     profiled_at = dt.datetime.now(dt.timezone.utc)
-    query, layout = build_profile_query(relation, specs, warehouse.dialect, approx_distinct=approx, quantiles=quantiles)
+    separate_quantiles = warehouse.dialect in _SAMPLE_DIALECTS and any(s.kind == "numeric" for s in specs)
+    query, layout = build_profile_query(relation, specs, warehouse.dialect, approx_distinct=approx,
+                                        quantiles=() if separate_quantiles else quantiles)
     row = warehouse.fetch_rows(query)[0]
     queries = 1
     row_count = int(row["row_count"])
+    sampled = False
+    if separate_quantiles and row_count > 0:
+        sampled = not exact and row_count > QUANTILE_SAMPLE_ROWS
+        percent = round(100.0 * QUANTILE_SAMPLE_ROWS / row_count, 6) if sampled else None
+        quantile_query, quantile_layout = build_quantile_query(relation, specs, warehouse.dialect, quantiles, percent)
+        row = {**row, **warehouse.fetch_rows(quantile_query)[0]}
+        layout.update(quantile_layout)
+        queries += 1
 
     def stat(i: int, name: str):
         alias = layout.get((i, name))
@@ -435,8 +500,8 @@ def profile_relation(warehouse, schema: str, table: str, entity_key: list[str] |
 
     return TableProfile(relation=relation_name, row_count=row_count, columns=columns,
                         entity_key=list(entity_key) if entity_key else None, duplicate_keys=duplicate_keys,
-                        duplicate_rows=duplicate_rows, approximate_distinct=approx, profiled_at=profiled_at,
-                        queries=queries)
+                        duplicate_rows=duplicate_rows, approximate_distinct=approx,
+                        approximate_quantiles=sampled, profiled_at=profiled_at, queries=queries)
 
 
 def _quantile_values(i: int, quantiles, stat, dialect: str) -> dict[str, float | None]:

@@ -202,7 +202,7 @@ def test_approximate_distinct_is_close(loaded):
 
 def test_one_pass_per_table(wh):
     """Aggregates of all columns come from one SELECT: the number of statements does not grow with
-    the number of columns (1 type lookup + 1 aggregate + 1 top values + 1 duplicate keys)."""
+    the number of columns (1 type lookup + 1 aggregate + 1 quantiles + 1 top values + 1 duplicate keys)."""
     counts = {}
     for width in (3, 60):
         cols = {f"n{i}": pa.array(np.arange(100.0) * i) for i in range(width)}
@@ -212,8 +212,41 @@ def test_one_pass_per_table(wh):
         profile_relation(wh, "main", f"wide{width}", entity_key=["id"])
         counts[width] = len(wh.statements)
         scans = [s for s in wh.statements if f'"wide{width}"' in s]
-        assert len(scans) == 3, scans
-    assert counts[3] == counts[60] == 4
+        assert len(scans) == 4, scans
+    assert counts[3] == counts[60] == 5
+
+
+def test_quantiles_from_a_sample_beyond_the_sample_size(wh, monkeypatch):
+    """Beyond QUANTILE_SAMPLE_ROWS rows the quantiles come from a Bernoulli sample: close to numpy's
+    (within the sampling error of the quantile's rank), NaN still left out; exact=True and smaller
+    tables give numpy's exactly."""
+    from dwml_py import profiling
+
+    n = 40_000
+    rng = np.random.default_rng(3)
+    values = rng.lognormal(0.0, 1.0, n)  # skewed, so a rank error shows as a value error
+    values[rng.random(n) < 0.05] = np.nan
+    wh.write_arrow(pa.table({"x": pa.array(values), "k": pa.array(rng.integers(0, 5, n))}), "main", "big")
+    clean = values[~np.isnan(values)]
+    monkeypatch.setattr(profiling, "QUANTILE_SAMPLE_ROWS", 4_000)
+    sampled = profile_relation(wh, "main", "big")
+    assert sampled.approximate_quantiles is True and sampled.to_dict()["approximate_quantiles"] is True
+    got = np.array(list(sampled.column("x").quantiles.values()))
+    # the rank of each sampled quantile in the full data: within 4 standard errors of its fraction
+    ranks = np.searchsorted(np.sort(clean), got) / clean.size
+    se = np.sqrt(np.array(DEFAULT_QUANTILES) * (1 - np.array(DEFAULT_QUANTILES)) / 4_000)
+    assert np.all(np.abs(ranks - np.array(DEFAULT_QUANTILES)) <= 4 * se + 1e-4), (ranks, se)
+    assert not np.allclose(got, np.quantile(clean, DEFAULT_QUANTILES), rtol=1e-9)  # it did sample
+    # the other statistics still cover every row
+    assert sampled.column("x").mean == pytest.approx(clean.mean(), rel=1e-9)
+    assert sampled.column("x").null_count == n - clean.size
+    exact = profile_relation(wh, "main", "big", exact=True)
+    assert exact.approximate_quantiles is False
+    assert np.allclose(list(exact.column("x").quantiles.values()), np.quantile(clean, DEFAULT_QUANTILES), rtol=1e-9)
+    ints = wh.fetch_arrow("SELECT k FROM big").column("k").to_numpy()
+    assert np.allclose(list(exact.column("k").quantiles.values()), np.quantile(ints, DEFAULT_QUANTILES), rtol=1e-9)
+    monkeypatch.setattr(profiling, "QUANTILE_SAMPLE_ROWS", n)
+    assert profile_relation(wh, "main", "big").approximate_quantiles is False
 
 
 def test_empty_table_gives_null_statistics(wh):
