@@ -9,6 +9,15 @@ appends a `deploy` event to the audit log.
 A refused governance gate moves nothing: the result has `passed: false` (the CLI exits 2) and
 the refusal is recorded in the audit log. A rollback is deploying an earlier version; its reason
 defaults to 'rollback' when the version is older than the one the alias points at.
+
+SQL scoring: before the alias moves, the version's preprocessing and model are compiled to SQL
+for the target's dialect (dwml_py.sql_scoring) and stored in dwml.scoring_sql, so the dbt macro
+dwml_predict never finds the alias on a version without its SQL. A version that cannot be
+compiled (multiclass, too many tree nodes, ...) is still deployed: the result's `sql_scoring`
+says `available: false` and why, and batch scoring (`dwml predict`) serves it.
+
+`scaffold_dir` also writes a dbt model scoring with dwml_predict (dwml_py.scoring_scaffold); a
+hand-edited file there refuses the deploy before anything moves, unless `force`.
 """
 
 from __future__ import annotations
@@ -41,7 +50,8 @@ def reference_row_count(warehouse, model_name: str, version: int) -> int:
 
 
 def deploy(project, model_name: str, version: int, alias: str = "production", reason: str | None = None,
-           actor: str | None = None, warehouse=None) -> dict:
+           actor: str | None = None, warehouse=None, scaffold_dir: str | None = None, force: bool = False,
+           scaffold_enabled: str | None = None) -> dict:
     """Deploy `version` of `model_name` under `alias`; see the module doc."""
     from dwml_py.audit import current_actor, record_event
     from dwml_py.governance import governance_gate
@@ -64,7 +74,8 @@ def deploy(project, model_name: str, version: int, alias: str = "production", re
                       "audit_event_id": gate.get("audit_event_id")}
         result = {"model_name": model_name, "version": version, "alias": alias,
                   "previous_version": previous_version, "passed": bool(gate["passed"]), "changed": False,
-                  "reason": reason, "governance": governance, "reference_rows": None, "audit_event_id": None}
+                  "reason": reason, "governance": governance, "reference_rows": None, "sql_scoring": None,
+                  "audit_event_id": None}
         if not gate["passed"]:
             result["audit_event_id"] = record_event(
                 warehouse, AUDIT_ACTION, "refused", object_type="model", object_name=model_name, actor=actor,
@@ -83,6 +94,16 @@ def deploy(project, model_name: str, version: int, alias: str = "production", re
                 "baseline.")
         result["reference_rows"] = reference_rows
 
+        model = _load_model(project, row)
+        scaffold = None
+        if scaffold_dir is not None:  # checked before anything moves: a refusal leaves the deployment as it was
+            from dwml_py import scoring_scaffold
+
+            scaffold = scoring_scaffold.plan(project, warehouse, model_name, row, model.spec or {}, model.task,
+                                             alias=alias, directory=scaffold_dir, enabled=scaffold_enabled)
+            scaffold.write(force, dry_run=True)
+        result["sql_scoring"] = store_scoring_sql(warehouse, model_name, version, model)
+
         if reason is None and previous_version is not None and version < previous_version:
             reason = ROLLBACK_REASON
         moved = registry.set_alias(warehouse, model_name, alias, version, reason=reason, actor=actor)
@@ -92,8 +113,35 @@ def deploy(project, model_name: str, version: int, alias: str = "production", re
             reasons=[reason] if reason else [],
             details={"version": version, "alias": alias, "previous_version": previous_version,
                      "changed": result["changed"], "reference_rows": reference_rows,
-                     "features": features, "governance_event_id": governance["audit_event_id"]})
+                     "features": features, "governance_event_id": governance["audit_event_id"],
+                     "sql_scoring": result["sql_scoring"]})
+        if scaffold is not None:
+            result["scaffold"] = scaffold.write(force)
         return result
     finally:
         if own:
             warehouse.close()
+
+
+def _load_model(project, version_row: dict):
+    from dwml_py.artifacts import ArtifactStore
+    from dwml_py.training import TrainedModel
+
+    return TrainedModel.from_bytes(registry.load_model_bytes(ArtifactStore.for_project(project), version_row))
+
+
+def store_scoring_sql(warehouse, model_name: str, version: int, model) -> dict:
+    """Compile the version for the warehouse's dialect and store it in dwml.scoring_sql; returns
+    {available, dialect, reason, sql_chars, tree_nodes}. Never raises for a model that cannot be compiled."""
+    from dwml_py.batch_scoring import scoring_columns
+    from dwml_py.errors import InputError
+    from dwml_py.sql_scoring import storage_row, store, unavailable_row
+
+    try:
+        entity, timestamp, _ = scoring_columns(model)
+        row = storage_row(model, model_name, version, warehouse.dialect, entity + ([timestamp] if timestamp else []))
+    except InputError as exc:  # e.g. no entity key recorded: the scores could not be joined back to anything
+        row = unavailable_row(model, model_name, version, warehouse.dialect, exc.message)
+    store(warehouse, row)
+    return {"available": row["status"] == "ready", "dialect": row["dialect"], "reason": row["error"],
+            "sql_chars": row["sql_chars"], "tree_nodes": row["tree_nodes"]}

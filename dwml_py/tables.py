@@ -173,6 +173,24 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
         _c("source", "string", "batch, sql or rest."),
         _c("scored_at", "timestamp", "When it was scored (UTC).", not_null=True),
     )),
+    TableSpec("scoring_sql", "The SQL scoring query of each deployed model version, per SQL dialect: what the "
+              "dbt macro dwml_predict renders. Written by `dwml deploy`.", (
+        _c("model_name", "string", "Name of the ML model.", not_null=True),
+        _c("version", "integer", "Model version.", not_null=True),
+        _c("dialect", "string", "SQL dialect it was rendered for (the dbt adapter type, e.g. duckdb).", not_null=True),
+        _c("status", "string", "ready, or unavailable when the version cannot be scored in SQL (see error).",
+           not_null=True, accepted_values=("ready", "unavailable")),
+        _c("query_sql", "string", "The whole scoring SELECT (key columns, score, predicted_label, model_name, "
+           "version) with relation_placeholder in place of the relation to score."),
+        _c("relation_placeholder", "string", "The quoted placeholder name in query_sql that stands for the relation."),
+        _c("input_columns", "json", "The raw feature columns the query reads."),
+        _c("key_columns", "json", "The entity key and timestamp columns passed through to the output."),
+        _c("tree_nodes", "integer", "Tree nodes compiled (tree models)."),
+        _c("sql_chars", "integer", "Length of query_sql in characters."),
+        _c("sha256", "string", "sha256 of query_sql."),
+        _c("error", "string", "Why the version cannot be scored in SQL (status unavailable)."),
+        _c("compiled_at", "timestamp", "When it was compiled (UTC).", not_null=True),
+    ), unique_key=("model_name", "version", "dialect")),
     TableSpec("drift_metrics", "Drift statistics per feature and of the score against the training reference.", (
         _c("drift_run_id", "string", "Id of the drift check.", not_null=True),
         _c("model_name", "string", "Name of the ML model.", not_null=True),

@@ -16,11 +16,16 @@ from dwml_py.dbt_runner import DbtRun, run_dbt
 from dwml_py.demo.generator import RAW_TABLES, DemoConfig, generate, validate_config
 from dwml_py.errors import GateRefused, InputError
 from dwml_py.progress import SILENT, Progress
+from dwml_py.scoring_scaffold import TAG as SCORING_TAG
 from dwml_py.tables import ensure_tables
 from dwml_py.warehouse import connect
 
 RAW_SCHEMA = "raw"
 DEMO_MODEL = "churn"  # declared in models/demo/features/customer_features.yml
+# The demo's scoring model (models/demo/scoring/churn_scores.*): what `dwml deploy --scaffold` writes
+# there, enabled only in the root project like every demo model.
+SCORING_DIR = "models/demo/scoring"
+SCORING_ENABLED = "project_name == 'dwml'"
 
 
 @dataclass
@@ -48,7 +53,7 @@ def check_config(config: DemoConfig) -> None:
 def load_raw(warehouse, config: DemoConfig, progress: Progress = SILENT) -> dict[str, int]:
     """Replace schema `raw` with freshly generated demo data; returns rows per table."""
     check_config(config)
-    warehouse.execute(exp.Drop(this=sqlmod.table(None, RAW_SCHEMA), kind="SCHEMA", exists=True, cascade=True))
+    warehouse.execute(sqlmod.drop("SCHEMA", sqlmod.table(None, RAW_SCHEMA), cascade=True))
     warehouse.create_schema(RAW_SCHEMA)
     rows = {name: 0 for name in RAW_TABLES}
     with progress.step(f"Generating the demo warehouse ({config.customers:,} customers, seed {config.seed})") as step:
@@ -80,7 +85,10 @@ def build_demo(project, progress: Progress = SILENT) -> DbtRun:
             done["n"] += 1
             step.update(f"{done['n']} nodes done; last: {node.resource_type} {node.name} {node.status}")
 
-        run = run_dbt(project, ["build"], on_node=on_node)
+        # monitoring alerts (tag dwml_monitoring) judge earlier monitor runs, not this build: run them
+        # after `dwml monitor` (dbt test --select tag:dwml_monitoring). The scoring model (tag
+        # dwml_scoring) needs a deployed version: it runs at the end, after the deploy.
+        run = run_dbt(project, ["build", "--exclude", "tag:dwml_monitoring", f"tag:{SCORING_TAG}"], on_node=on_node)
         counts = run.counts()
         step.summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f" in {run.seconds:.1f} s"
     return run
@@ -106,18 +114,64 @@ def run_demo(project, config: DemoConfig, progress: Progress = SILENT) -> DemoRe
 
 
 def _deploy_and_score_steps(project, version: int, progress: Progress) -> list[dict]:
-    """Deploy the new version as production and score the feature table in batches."""
+    """Deploy the new version as production (scaffolding the demo's scoring model), score the
+    feature table in batches, then in the warehouse with `dbt run` of the scoring model."""
     from dwml_py.batch_scoring import predict
     from dwml_py.deployment import deploy
 
     with progress.step(f"Deploying {DEMO_MODEL} version {version} as production") as step:
-        deployed = deploy(project, DEMO_MODEL, version, alias="production", reason="demo run")
-        step.summary = f"governance {deployed['governance']['decision']}, {deployed['reference_rows']} reference rows"
+        deployed = deploy(project, DEMO_MODEL, version, alias="production", reason="demo run",
+                          scaffold_dir=SCORING_DIR, scaffold_enabled=SCORING_ENABLED)
+        sql = deployed["sql_scoring"]
+        step.summary = (f"governance {deployed['governance']['decision']}, {deployed['reference_rows']} reference rows, "
+                        + (f"SQL scoring compiled ({sql['sql_chars']:,} characters)" if sql["available"]
+                           else f"no SQL scoring: {sql['reason']}"))
     scored = predict(project, DEMO_MODEL, alias="production", progress=progress)
     progress.info(f"Scored {scored['rows']:,} rows into dwml.predictions (batch {scored['batch_id']}).")
-    return [{"step": "deploy", "ok": bool(deployed["passed"]), "alias": "production", "version": version},
-            {"step": "predict", "ok": True, "rows": scored["rows"], "batch_id": scored["batch_id"],
-             "seconds": scored["seconds"]}]
+    steps = [{"step": "deploy", "ok": bool(deployed["passed"]), "alias": "production", "version": version,
+              "sql_scoring": sql, "scaffold": deployed["scaffold"]},
+             {"step": "predict", "ok": True, "rows": scored["rows"], "batch_id": scored["batch_id"],
+              "seconds": scored["seconds"]}]
+    if sql["available"]:
+        steps.append(_dbt_scoring_step(project, deployed["scaffold"]["model"], scored["batch_id"], progress))
+    return steps
+
+
+def _dbt_scoring_step(project, model: str, batch_id: str, progress: Progress) -> dict:
+    """`dbt run` of the scoring model, and how far its scores are from the batch ones."""
+    from dwml_py.errors import DbtCommandError
+    from dwml_py.relations import resolve_relation
+
+    with progress.step(f"Scoring in the warehouse with dbt (dbt run --select {model})") as step:
+        run = run_dbt(project, ["run", "--select", model])
+        if not run.success:
+            failed = run.failed_nodes[0] if run.failed_nodes else None
+            raise DbtCommandError(f"`dbt run --select {model}` failed: {failed.message if failed else 'no node ran'}",
+                                  hint="see target/run_results.json and logs/dbt.log.")
+        with connect(project) as warehouse:
+            schema, table = resolve_relation(project, warehouse, model)
+            rows, diff = _compare_with_batch(warehouse, schema, table, batch_id)
+        step.summary = (f"{rows:,} rows in {schema}.{table} in {run.seconds:.1f} s; "
+                        f"max |SQL - batch score| {diff:.1e}" if diff is not None else f"{rows:,} rows")
+    return {"step": "dbt scoring", "ok": True, "model": model, "relation": f"{schema}.{table}", "rows": rows,
+            "seconds": round(run.seconds, 2), "max_abs_diff_vs_batch": diff}
+
+
+def _compare_with_batch(warehouse, schema: str, table: str, batch_id: str) -> tuple[int, float | None]:
+    """(rows of the dbt-built scores, max |score - batch score| over the rows of both)."""
+    scores = sqlmod.table(schema, table, alias="s")
+    batch = sqlmod.table("dwml", "predictions", alias="p")
+    key = exp.cast(sqlmod.column("customer_id", "s"), exp.DataType.Type.TEXT)
+    on = exp.and_(sqlmod.column("entity_key", "p").eq(key),
+                  sqlmod.column("snapshot_at", "p").eq(exp.cast(sqlmod.column("snapshot_date", "s"),
+                                                               exp.DataType.Type.TIMESTAMP)),
+                  sqlmod.column("batch_id", "p").eq(sqlmod.literal(batch_id)))
+    query = exp.select(
+        exp.select(exp.func("count", exp.Star())).from_(sqlmod.table(schema, table)).subquery(),
+        exp.func("max", exp.Abs(this=sqlmod.column("score", "s") - sqlmod.column("score", "p")))).from_(
+        scores).join(batch, on=on, join_type="inner")
+    rows, diff = warehouse.fetch_arrow(query).to_pylist()[0].values()
+    return int(rows), diff
 
 
 def _train_step(project, progress: Progress) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from dwml_py.progress import SILENT
+from dwml_py.scoring_scaffold import DEFAULT_DIRECTORY as DEFAULT_SCAFFOLD_DIR
 from dwml_py.tools.registry import TOOLS, Param
 
 
@@ -16,14 +17,20 @@ def deploy_model(
     alias: Annotated[str, Param("the alias to move (production, staging, ...)")] = "production",
     reason: Annotated[str | None, Param("why; recorded with the alias move ('rollback' by default when the "
                                         "version is older than the current one)")] = None,
+    scaffold: Annotated[bool, Param("also write a dbt model (+ yml with tests) that scores the feature model in "
+                                    "the warehouse with dwml_predict on `dbt run`")] = False,
+    scaffold_dir: Annotated[str, Param("folder of the scaffolded model inside the project")] = DEFAULT_SCAFFOLD_DIR,
+    force: Annotated[bool, Param("let --scaffold overwrite files even when they were edited by hand")] = False,
 ) -> dict:
-    """Deploy a model version: re-run governance on its features, check its monitoring baseline, move the alias (kept in history) and audit it.
+    """Deploy a model version: re-run governance on its features, check its monitoring baseline, compile it to SQL for dbt, move the alias (kept in history) and audit it.
 
     A governance refusal moves nothing and exits 2. Rolling back is deploying an earlier version.
+    A version that cannot be scored in SQL is still deployed; `sql_scoring` says why.
     """
     from dwml_py.deployment import deploy
 
-    return deploy(project, name, version, alias=alias, reason=reason)
+    return deploy(project, name, version, alias=alias, reason=reason,
+                  scaffold_dir=scaffold_dir if scaffold else None, force=force)
 
 
 @TOOLS.tool("predict", cli=("predict",), read_only=False)

@@ -40,6 +40,15 @@ def test_demo_run_generates_builds_and_tests(duckdb_path):
                                          "where table_schema = 'dwml'").fetchall()}
     assert set(TABLES) <= dwml_tables
 
+    # the demo ends with predictions built by `dbt run` of its scoring model, equal to the batch ones
+    assert [s["step"] for s in payload["steps"]][-3:] == ["deploy", "predict", "dbt scoring"]
+    deployed, batch, sql = payload["steps"][-3:]
+    assert deployed["sql_scoring"]["available"] and sql["ok"] and sql["relation"] == "main.churn_scores"
+    assert sql["rows"] == batch["rows"] == features[0] and sql["max_abs_diff_vs_batch"] < 1e-6
+    assert con.sql("select count(*), count(distinct version), min(score) >= 0, max(score) <= 1 "
+                   "from main.churn_scores").fetchall()[0] == (features[0], 1, True, True)
+    assert "churn_scores" not in {n["name"] for n in build["failed"]}
+
 
 def test_demo_run_reports_each_step_for_people():
     result = invoke("demo", "run", *SMALL)
@@ -47,6 +56,7 @@ def test_demo_run_reports_each_step_for_people():
     assert "[1] Generating the demo warehouse" in result.output
     assert "[2] Building and testing the demo models with dbt" in result.output
     assert "done" in result.output and "Demo complete" in result.output
+    assert "Scoring in the warehouse with dbt (dbt run --select churn_scores)" in result.output
 
 
 def test_injected_defects_make_dbt_build_fail(duckdb_path):

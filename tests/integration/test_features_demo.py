@@ -28,7 +28,7 @@ def demo_copy(repo_root, tmp_path):
 
     copy = tmp_path / "project"
     copy.mkdir()
-    for name in ("dbt_project.yml", "profiles.yml"):
+    for name in ("dbt_project.yml", "profiles.yml", "selectors.yml"):
         shutil.copy(repo_root / name, copy / name)
     for name in ("models", "macros", "tests/dbt"):
         shutil.copytree(repo_root / name, copy / name)

@@ -87,7 +87,7 @@ def test_injected_defects_refuse_training_and_register_nothing(project, duckdb_p
 def test_a_pii_feature_without_an_exception_refuses_training(repo_root, tmp_path, duckdb_path):
     copy = tmp_path / "project"
     copy.mkdir()
-    for name in ("dbt_project.yml", "profiles.yml"):
+    for name in ("dbt_project.yml", "profiles.yml", "selectors.yml"):
         shutil.copy(repo_root / name, copy / name)
     for name in ("models", "macros"):
         shutil.copytree(repo_root / name, copy / name)

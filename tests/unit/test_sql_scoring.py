@@ -1,0 +1,269 @@
+"""SQL scoring (dwml_py.sql_scoring): the compiled SQL equals TrainedModel.predict_score to 1e-6 in
+DuckDB for every algorithm and task, on rows with NULLs in numeric, boolean and categorical
+features and categories never seen in training; the labels equal the Python ones; the SQL
+transpiles to the other target dialects; what cannot be compiled is refused with a reason."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from dwml_py import sql as sqlmod
+from dwml_py import sql_scoring
+from dwml_py.training import fit
+
+CITIES = [f"city_{i:02d}" for i in range(12)]  # > high_cardinality below: the ordinal/target-encoded path
+PLANS = ["basic", "family", "premium", "standard"]
+
+
+def _table(rng: np.random.Generator, n: int, unseen: bool) -> pa.Table:
+    """Mixed-type features with NULLs; `unseen` adds categories training never saw and NULLs in
+    columns that had none in training."""
+    amount = rng.gamma(2.0, 30.0, n)
+    amount[rng.random(n) < 0.15] = np.nan
+    tenure = rng.integers(0, 2000, n).astype(float)
+    plans = rng.choice(PLANS + ([None] if unseen else []), n).tolist()
+    cities = rng.choice(CITIES[:10] + ["city_10", "city_11"] if unseen else CITIES[:10], n).tolist()
+    cities = [None if rng.random() < 0.1 else c for c in cities]
+    if unseen:
+        plans = [("enterprise" if rng.random() < 0.1 else p) for p in plans]
+        tenure[rng.random(n) < 0.1] = np.nan  # no NULL in training: imputed, no indicator
+    # no NULL in training, NULLs when scoring: OrdinalEncoder then counts them as unknown, not missing
+    regions = [None if unseen and rng.random() < 0.2 else c for c in rng.choice(CITIES, n).tolist()]
+    opt_in = [None if rng.random() < 0.1 else bool(b) for b in rng.random(n) < 0.4]
+    plan_effect = np.array([{"basic": 0.8, "family": -0.3, "premium": -0.6}.get(p, 0.0) for p in plans])
+    city_effect = np.array([0.0 if c is None else (int(c[-2:]) % 3 - 1) * 0.5 for c in cities])
+    logit = (0.02 * np.nan_to_num(amount, nan=40.0) - 0.001 * np.nan_to_num(tenure, nan=900) + plan_effect
+             + city_effect + np.array([0.3 if r in ("city_01", "city_02") else 0.0 for r in regions]) + np.array([0.4 if o else 0.0 for o in opt_in]) + rng.normal(0, 0.8, n) - 0.5)
+    return pa.table({
+        "customer_id": pa.array(np.arange(n), pa.int64()),
+        "amount": pa.array(amount, pa.float64(), from_pandas=True),
+        "tenure_days": pa.array(tenure, pa.float64(), from_pandas=True),
+        "plan": pa.array(plans, pa.string()),
+        "city": pa.array(cities, pa.string()),
+        "region": pa.array(regions, pa.string()),
+        "opt_in": pa.array(opt_in, pa.bool_()),
+        "churned": pa.array((logit > 0).astype(np.int64)),
+        "revenue": pa.array(logit * 10 + 50.0),
+    })
+
+
+FEATURES = ["amount", "tenure_days", "plan", "city", "region", "opt_in"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(20240601)
+    return _table(rng, 1500, unseen=False), _table(rng, 1200, unseen=True)
+
+
+def _spec(task: str) -> dict:
+    return {"label_column": "churned" if task == "classification" else "revenue", "task": task,
+            "features": FEATURES, "entity": ["customer_id"]}
+
+
+SMALL = {
+    "random_forest": {"n_estimators": 15, "n_jobs": 1},
+    "xgboost": {"n_estimators": 40},
+}
+
+
+def _fit(train, algorithm, task, **kw):
+    params = dict(SMALL.get(algorithm, {}))
+    params.update(kw.pop("params", {}))
+    return fit(train, _spec(task), algorithm, params=params, seed=3, high_cardinality=8, **kw)
+
+
+def _sql_scores(model, table: pa.Table, dialect: str = "duckdb"):
+    compiled = sql_scoring.compile_model(model)
+    query = compiled.query(sqlmod.table(None, "scored"), ["customer_id"], {"model_name": "m", "version": 7})
+    con = duckdb.connect()
+    try:
+        con.register("scored", table)
+        out = con.sql(sqlmod.render(query, dialect) + ' ORDER BY "customer_id"').to_arrow_table()
+    finally:
+        con.close()
+    return out, compiled
+
+
+CASES = [
+    ("logistic", "classification", {}),
+    ("logistic", "classification", {"params": {"C": 0.3}, "balance_classes": False, "threshold": 0.3}),
+    ("linear", "regression", {}),
+    ("linear", "regression", {"params": {"alpha": 0.1, "l1_ratio": 0.5}}),
+    ("random_forest", "classification", {}),
+    ("random_forest", "regression", {}),
+    ("xgboost", "classification", {}),
+    ("xgboost", "regression", {}),
+]
+
+
+@pytest.mark.parametrize("algorithm,task,kw", CASES, ids=[f"{a}-{t}-{i}" for i, (a, t, _) in enumerate(CASES)])
+def test_sql_equals_python(data, algorithm, task, kw):
+    train, scored = data
+    model = _fit(train, algorithm, task, **kw)
+    out, compiled = _sql_scores(model, scored)
+    expected = model.predict_score(scored)
+    got = np.asarray(out.column("score").to_pylist(), dtype=float)
+    assert out.column("customer_id").to_pylist() == scored.column("customer_id").to_pylist()
+    assert not np.isnan(got).any()
+    # XGBoost itself adds its trees in float32: a regression value of ~50 carries ~4e-6 of float32
+    # rounding, so there the 1e-6 is relative; everything else is compared in absolute terms.
+    scale = np.maximum(1.0, np.abs(expected)) if (algorithm, task) == ("xgboost", "regression") else 1.0
+    assert np.max(np.abs(got - expected) / scale) < 1e-6, (algorithm, task, np.max(np.abs(got - expected)))
+    if task == "classification":
+        labels = [str(v) for v in model.predict(scored).tolist()]
+        # a score within float noise of the threshold may fall either way; none here is that close
+        close = np.abs(expected - model.threshold) < 1e-9
+        assert [a for a, c in zip(out.column("predicted_label").to_pylist(), close) if not c] == \
+               [b for b, c in zip(labels, close) if not c]
+        assert set(labels) == {"0", "1"}  # both classes are predicted: the label is really checked
+    else:
+        assert out.column("predicted_label").null_count == out.num_rows
+    assert set(out.column("model_name").to_pylist()) == {"m"} and set(out.column("version").to_pylist()) == {7}
+    assert compiled.features == FEATURES
+    assert (compiled.tree_nodes > 0) == (algorithm in ("random_forest", "xgboost"))
+
+
+def test_the_high_cardinality_paths_are_the_ones_tested(data):
+    """The data above does reach every encoder: ordinal codes for trees, target encoding for linear
+    models, missing indicators for the numeric column with NULLs."""
+    train, _ = data
+    tree, linear = _fit(train, "random_forest", "classification"), _fit(train, "logistic", "classification")
+    by_name = {f["name"]: f for f in tree.features}
+    assert by_name["city"]["encoding"] == "high_cardinality" and by_name["plan"]["encoding"] == "onehot"
+    assert by_name["region"]["encoding"] == "high_cardinality" and not by_name["region"]["missing"]
+    steps = {type(s).__name__ for _, t, _ in linear.preprocessor.transformers_ for _, s in getattr(t, "steps", [])}
+    assert {"TargetEncoder", "StandardScaler", "SimpleImputer", "OneHotEncoder"} <= steps
+    assert [n for n in tree.transformed_names if "missing" in n] == ["missingindicator_amount", "missingindicator_opt_in"]
+
+
+def test_a_single_decision_tree_compiles(data):
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    train, scored = data
+    for task, cls in (("classification", DecisionTreeClassifier), ("regression", DecisionTreeRegressor)):
+        model = _fit(train, "random_forest", task)
+        y = model.transform(train)
+        target = np.asarray(train.column(model.label).to_pylist())
+        model.estimator = cls(max_depth=6, random_state=0).fit(y, target)
+        out, compiled = _sql_scores(model, scored)
+        got = np.asarray(out.column("score").to_pylist(), dtype=float)
+        assert np.max(np.abs(got - model.predict_score(scored))) < 1e-9
+        assert compiled.tree_nodes == model.estimator.tree_.node_count
+
+
+def test_xgboost_thresholds_are_exact_float32_and_missing_follows_the_default(data):
+    """Values exactly at a split threshold and NULLs everywhere: the float32 comparison and the
+    default direction decide, as in XGBoost."""
+    import json
+
+    train, scored = data
+    model = _fit(train, "xgboost", "classification")
+    trees = json.loads(model.estimator.get_booster().save_raw(raw_format="json"))["learner"]["gradient_booster"][
+        "model"]["trees"]
+    amount_index = model.transformed_names.index("amount")
+    cuts = sorted({float(np.float32(c)) for t in trees for c, i, l in
+                   zip(t["split_conditions"], t["split_indices"], t["left_children"]) if l != -1 and i == amount_index})
+    assert cuts
+    n = scored.num_rows
+    amounts = np.array([cuts[i % len(cuts)] for i in range(n)], dtype=float)
+    amounts[::5] = np.nan
+    edge = scored.set_column(scored.column_names.index("amount"), "amount",
+                             pa.array(amounts, pa.float64(), from_pandas=True))
+    nulls = pa.table({c: pa.nulls(n, edge.column(c).type) if c in FEATURES else edge.column(c)
+                      for c in edge.column_names})
+    for table in (edge, nulls):
+        out, _ = _sql_scores(model, table)
+        got = np.asarray(out.column("score").to_pylist(), dtype=float)
+        assert np.max(np.abs(got - model.predict_score(table))) < 1e-6
+
+
+def test_literals_are_exact_doubles():
+    for value in (0.1, -2.5e-300, 1 / 3, 123456.789, float(np.float32(0.337)), 0.0, -0.0):
+        text = sqlmod.render(sql_scoring.number(value), "duckdb")
+        assert "e" in text
+        con = duckdb.connect()
+        assert con.sql(f"select typeof({text}), {text}").fetchall()[0] == ("DOUBLE", value)
+        con.close()
+    with pytest.raises(sql_scoring.NotCompilable, match="non-finite"):
+        sql_scoring.number(float("inf"))
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "spark", "snowflake", "bigquery", "databricks", "trino"])
+def test_the_sql_transpiles_and_parses_in_other_dialects(data, dialect):
+    train, _ = data
+    for algorithm, task in (("logistic", "classification"), ("xgboost", "regression")):
+        model = _fit(train, algorithm, task, **({"params": {"n_estimators": 3}} if algorithm == "xgboost" else {}))
+        query = sql_scoring.compile_model(model).query(sqlmod.table("main", "features"), ["customer_id"],
+                                                        {"model_name": "m", "version": 1})
+        text = sqlmod.render(query, dialect)
+        parsed = sqlglot.parse_one(text, read=dialect)
+        assert isinstance(parsed, exp.Select)
+        assert {s.alias_or_name for s in parsed.selects} == {"customer_id", "score", "predicted_label",
+                                                             "model_name", "version"}
+        assert "__dwml_x0" in text
+        # the exact double literals survive: the same number of exponent literals in both directions
+        assert text.count("e-0") == sqlmod.render(parsed, dialect).count("e-0") > 0 or algorithm == "logistic"
+
+
+def test_storage_row_has_the_query_with_a_placeholder(data):
+    train, scored = data
+    model = _fit(train, "xgboost", "classification", params={"n_estimators": 5})
+    row = sql_scoring.storage_row(model, "churn", 3, "duckdb", ["customer_id"])
+    assert row["status"] == "ready" and row["error"] is None
+    assert row["relation_placeholder"] == '"__dwml_relation__"' and row["relation_placeholder"] in row["query_sql"]
+    assert row["sql_chars"] == len(row["query_sql"]) and len(row["sha256"]) == 64 and row["tree_nodes"] > 5
+    con = duckdb.connect()
+    con.register("t", scored)
+    got = con.sql(row["query_sql"].replace(row["relation_placeholder"], "t")).to_arrow_table()
+    con.close()
+    assert got.column_names == ["customer_id", "score", "predicted_label", "model_name", "version"]
+    by_id = dict(zip(got.column("customer_id").to_pylist(), got.column("score").to_pylist()))
+    expected = model.predict_score(scored)
+    assert max(abs(by_id[i] - e) for i, e in zip(scored.column("customer_id").to_pylist(), expected)) < 1e-6
+
+
+def test_refusals_say_why(data, monkeypatch):
+    train, _ = data
+    three = train.set_column(train.column_names.index("churned"), "churned",
+                             pa.array(np.arange(train.num_rows) % 3, pa.int64()))
+    multi = fit(three, _spec("classification"), "logistic", seed=0)
+    with pytest.raises(sql_scoring.NotCompilable, match="3 classes"):
+        sql_scoring.compile_model(multi)
+    row = sql_scoring.storage_row(multi, "m", 1, "duckdb", ["customer_id"])
+    assert row["status"] == "unavailable" and "3 classes" in row["error"] and row["query_sql"] is None
+
+    forest = _fit(train, "random_forest", "regression")
+    monkeypatch.setattr(sql_scoring, "MAX_TREE_NODES", 100)
+    with pytest.raises(sql_scoring.NotCompilable, match="tree nodes") as info:
+        sql_scoring.compile_model(forest)
+    assert "dwml predict" in info.value.hint
+
+
+def test_pass_through_columns_must_not_clash(data):
+    train, _ = data
+    compiled = sql_scoring.compile_model(_fit(train, "logistic", "classification"))
+    from dwml_py.errors import InputError
+
+    with pytest.raises(InputError, match="score"):
+        compiled.query(sqlmod.table(None, "t"), ["Score"])
+
+
+def test_short_cuts_split_every_float32_as_the_threshold_does():
+    """Thresholds are written with ~9 digits; no float32 input may change sides because of it."""
+    rng = np.random.default_rng(5)
+    thresholds = np.concatenate([rng.normal(0, 1e3, 300), rng.normal(0, 1e-3, 300), [0.0, 1.0, -2.5, 148.0, 1e-30]])
+    for t in thresholds:
+        t32 = np.float32(t)
+        near = np.array([np.nextafter(t32, np.float32(-np.inf)), t32, np.nextafter(t32, np.float32(np.inf))],
+                        dtype=np.float32)
+        cut = float(sqlmod.render(sql_scoring._below_float32(float(t32)), "duckdb"))
+        assert [float(x) < cut for x in near] == [float(x) < float(t32) for x in near]
+        cut = float(sqlmod.render(sql_scoring._at_most_float32(float(t)), "duckdb"))
+        assert [float(x) <= cut for x in near] == [float(x) <= float(t) for x in near]
+        assert len(sqlmod.render(sql_scoring._below_float32(float(t32)), "duckdb")) <= 15
