@@ -158,7 +158,8 @@ def demo_run(inv: Invocation, customers: CustomersOpt = None, seed: SeedOpt = 42
         print_json(result.to_dict())
     else:
         stdout.print("[green]Demo complete.[/green] Query the results in the warehouse, e.g. "
-                     "select * from dwml.predictions limit 10; `dwml models versions churn`, `dwml runs list`.")
+                     "select * from main.churn_scores limit 10 (scored by `dbt run`), select * from dwml.predictions limit 10; "
+                     "`dwml status`, `dwml monitor`, `dwml report churn`.")
 
 
 # -- doctor -------------------------------------------------------------------------------

@@ -234,7 +234,10 @@ def _raw_input(feature: dict) -> exp.Expression:
         return exp.Case(ifs=[exp.If(this=col, true=number(1.0)),
                              exp.If(this=exp.Not(this=col.copy()), true=number(0.0))])
     if feature["kind"] == "numeric":
-        return exp.cast(col, exp.DataType.Type.DOUBLE)
+        # NaN is missing in Python scoring (the imputers and XGBoost treat it so); NULLIF makes it
+        # NULL here, relying on DuckDB, Postgres and Spark treating NaN as equal to itself.
+        return exp.Nullif(this=exp.cast(col, exp.DataType.Type.DOUBLE),
+                          expression=exp.cast(exp.Literal.string("NaN"), exp.DataType.Type.DOUBLE))
     if feature["kind"] == "categorical":
         return col if feature["type"] in _STRING_TYPES else exp.cast(col, exp.DataType.Type.TEXT)
     raise NotCompilable(f"Feature {feature['name']!r} has kind {feature['kind']!r}, which SQL scoring does not know.",

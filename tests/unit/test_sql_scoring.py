@@ -267,3 +267,18 @@ def test_short_cuts_split_every_float32_as_the_threshold_does():
         cut = float(sqlmod.render(sql_scoring._at_most_float32(float(t)), "duckdb"))
         assert [float(x) <= cut for x in near] == [float(x) <= float(t) for x in near]
         assert len(sqlmod.render(sql_scoring._below_float32(float(t32)), "duckdb")) <= 15
+
+
+@pytest.mark.parametrize("algorithm", ["logistic", "random_forest", "xgboost"])
+def test_nan_is_missing_in_sql_as_in_python(data, algorithm):
+    """A float NaN (not a NULL) reaches the SQL from a real table; both paths treat it as missing."""
+    train, scored = data
+    amount = np.asarray(scored.column("amount").to_numpy(zero_copy_only=False), dtype=float)
+    amount[::7] = np.nan
+    with_nan = scored.set_column(scored.schema.get_field_index("amount"), "amount",
+                                 pa.array(amount, pa.float64()))  # NaN kept as a value, not made NULL
+    assert with_nan.column("amount").null_count == 0 and np.isnan(amount).sum() > 100
+    model = _fit(train, algorithm, "classification")
+    out, _ = _sql_scores(model, with_nan)
+    got = np.asarray(out.column("score").to_pylist(), dtype=float)
+    assert np.max(np.abs(got - model.predict_score(with_nan))) < 1e-6
