@@ -84,6 +84,7 @@ def insert_version(warehouse, run_id: str, model_name: str, artifact: ArtifactRe
         raise InputError("features must be a list of dicts (name, type, role of each feature).",
                          hint='e.g. [{"name": "tenure_months", "type": "numeric"}].')
     run = _require_finished(get_run(warehouse, run_id))
+    warehouse.lock_table(DWML_SCHEMA, "model_versions")  # two registrations must not both take max + 1
     latest = warehouse.fetch_scalar(exp.select(exp.func("max", sqlmod.column("version")))
                                     .from_(sqlmod.table(DWML_SCHEMA, "model_versions"))
                                     .where(_eq("model_name", model_name)))
@@ -248,6 +249,7 @@ def set_alias(warehouse, model_name: str, alias: str, version: int, reason: str 
     check_name(alias, "Alias")
     ensure_once(warehouse)
     with warehouse.transaction():
+        warehouse.lock_table(DWML_SCHEMA, "model_aliases")  # the previous version read below stays current
         target = get_version(warehouse, model_name, version=version)
         if target["status"] != "registered":
             raise InputError(f"Version {version} of {model_name!r} is {target['status']}; an alias can only point "

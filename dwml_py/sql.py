@@ -61,6 +61,16 @@ def select_all(source: exp.Table) -> exp.Select:
     return exp.select("*").from_(source)
 
 
+def drop(kind: str, target: exp.Table, cascade: bool = False) -> exp.Drop:
+    """DROP <kind> IF EXISTS <target>: sqlglot 30 moved the dropped object from `this` to `tables`.
+
+    >>> render(drop("SCHEMA", table(None, "raw"), cascade=True), "postgres")
+    'DROP SCHEMA IF EXISTS "raw" CASCADE'
+    """
+    where = {"tables": [target]} if "tables" in exp.Drop.arg_types else {"this": target}
+    return exp.Drop(kind=kind, exists=True, cascade=cascade or None, **where)
+
+
 def render(expression: exp.Expression, dialect: str) -> str:
     """Render one expression for a sqlglot dialect."""
     return expression.sql(dialect=dialect)

@@ -273,32 +273,58 @@ def _asof_query(spec, select, source, labels, keys_eq, not_null, asof_join: bool
 
 # -- fingerprint, fetch ---------------------------------------------------------------------
 
-_FINGERPRINT_METHODS = {"duckdb": "duckdb-hash-sum64"}
+def _md5_row_hash(columns: list[exp.Expression]) -> exp.Expression:
+    """Postgres has no hash of many values: md5 of the row's text form (ROW(...)::text quotes
+    values and tells NULL from '' apart), its first 15 hex digits read as a 60-bit integer.
+    The text form follows the session's DateStyle and TimeZone (dwml leaves the defaults)."""
+    row_text = exp.Cast(this=exp.Anonymous(this="ROW", expressions=columns), to=exp.DataType.build("TEXT"))
+    hex15 = exp.Substring(this=exp.MD5(this=row_text), start=exp.Literal.number(1), length=exp.Literal.number(15))
+    bits = exp.Cast(this=exp.DPipe(this=exp.Literal.string("x"), expression=hex15, safe=True),
+                    to=exp.DataType.build("BIT(60)", dialect="postgres"))
+    return exp.Cast(this=bits, to=exp.DataType.build("BIGINT"))
+
+
+# dialect -> (method recorded with the fingerprint, row hash of the columns, type the hashes are summed in).
+# Each engine hashes rows its own way, so fingerprints compare only within one engine (and version).
+_FINGERPRINT_METHODS = {
+    "duckdb": ("duckdb-hash-sum64", lambda cols: exp.Anonymous(this="hash", expressions=cols), "HUGEINT"),
+    "postgres": ("postgres-md5-sum64", _md5_row_hash, "DECIMAL(38, 0)"),
+    "spark": ("spark-xxhash64-sum64", lambda cols: exp.Anonymous(this="xxhash64", expressions=cols), "DECIMAL(38, 0)"),
+    "snowflake": ("snowflake-hash-sum64", lambda cols: exp.Anonymous(this="HASH", expressions=cols), "DECIMAL(38, 0)"),
+    "bigquery": ("bigquery-farm-fingerprint-sum64",
+                 lambda cols: exp.FarmFingerprint(expressions=[exp.JSONFormat(this=exp.Struct(expressions=cols))]),
+                 "BIGNUMERIC"),
+}
 
 
 def fingerprint_query(query: exp.Select, dialect: str) -> exp.Select:
     """count(*) and sum(hash(every column of a row)) mod 2^64 over the whole query.
 
     A sum of row hashes does not depend on row order and, unlike XOR, does not cancel duplicate
-    rows. DuckDB's `hash()` takes any number of arguments of any type (NULLs included).
-    The portable alternative for engines without such a hash: per row
-    `md5(concat_ws('|', coalesce(cast(c AS text), '\\N'), ...))`, its first 15 hex digits as an
-    integer (to stay inside BIGINT), summed mod 2^64 - left to the engine adapters that need it.
+    rows. The row hash is the engine's own: DuckDB's `hash()` and Spark's `xxhash64()` take any
+    number of arguments of any type (NULLs included), Snowflake's `HASH()` too, BigQuery hashes
+    the row as JSON, Postgres takes md5 of the row's text (see `_md5_row_hash`). Hashes are
+    summed as a wide integer (no overflow below ~2^63 rows) and brought into [0, 2^64).
     """
     if dialect not in _FINGERPRINT_METHODS:
         raise InputError(f"Fingerprints are not implemented for the {dialect!r} dialect yet.",
-                         hint=f"supported: {', '.join(_FINGERPRINT_METHODS)}; see fingerprint_query's docstring "
-                         "for the portable md5 form.")
+                         hint=f"supported: {', '.join(_FINGERPRINT_METHODS)}; see fingerprint_query's docstring.")
+    _, row_hash_of, sum_type = _FINGERPRINT_METHODS[dialect]
     inner = query.copy()
     inner.set("order", None)
-    names = inner.named_selects
-    row_hash = exp.Anonymous(this="hash", expressions=[sqlmod.column(n, "t") for n in names])
-    # hash() is UBIGINT; summing it as HUGEINT (int128) cannot overflow below 2^63 rows.
-    total = exp.Sum(this=exp.Cast(this=row_hash, to=exp.DataType.build("HUGEINT", dialect="duckdb")))
-    modded = exp.Mod(this=exp.Paren(this=exp.func("coalesce", total, sqlmod.literal(0))),
-                     expression=exp.Literal.number(2 ** 64))
+    row_hash = row_hash_of([sqlmod.column(n, "t") for n in inner.named_selects])
+    total = exp.func("coalesce", exp.Sum(this=exp.Cast(this=row_hash, to=exp.DataType.build(sum_type, dialect=dialect))),
+                     sqlmod.literal(0))
+    # Signed hashes can make the sum negative: ((s mod m) + m) mod m is in [0, m) on every engine.
+    modulus = exp.Literal.number(2 ** 64)
+    if dialect == "bigquery":  # an integer literal there must fit INT64
+        modulus = exp.Cast(this=exp.Literal.string(str(2 ** 64)), to=exp.DataType.build(sum_type, dialect=dialect))
+    modded = exp.Mod(this=exp.Paren(this=exp.Add(this=exp.Paren(this=exp.Mod(this=total, expression=modulus)),
+                                                 expression=modulus)),
+                     expression=modulus)
+    hash_sum = exp.Cast(this=modded, to=exp.DataType.build("DECIMAL(20, 0)"))
     return exp.select(exp.alias_(exp.Count(this=exp.Star()), "row_count"),
-                      exp.alias_(modded, "hash_sum")).from_(inner.subquery("t"))
+                      exp.alias_(hash_sum, "hash_sum")).from_(inner.subquery("t"))
 
 
 def fingerprint(warehouse, query: exp.Select) -> dict:
@@ -309,7 +335,7 @@ def fingerprint(warehouse, query: exp.Select) -> dict:
     """
     row = warehouse.fetch_rows(fingerprint_query(query, warehouse.dialect))[0]
     return {"row_count": int(row["row_count"]), "hash": f"{int(row['hash_sum']):016x}",
-            "method": _FINGERPRINT_METHODS[warehouse.dialect]}
+            "method": _FINGERPRINT_METHODS[warehouse.dialect][0]}
 
 
 def fetch_training_table(warehouse, query: exp.Select, batch_size: int = 100_000,

@@ -68,7 +68,12 @@ class Warehouse(ABC):
         self.execute(exp.Create(this=sqlmod.table(None, schema), kind="SCHEMA", exists=True))
 
     def drop_table(self, schema: str, name: str) -> None:
-        self.execute(exp.Drop(this=sqlmod.table(schema, name), kind="TABLE", exists=True))
+        self.execute(sqlmod.drop("TABLE", sqlmod.table(schema, name)))
+
+    def lock_table(self, schema: str, name: str) -> None:
+        """Make concurrent writers of the table wait until this transaction ends, so a
+        read-then-write (the next version number) cannot race. A no-op on engines that allow
+        one writer at a time (DuckDB) and outside a transaction."""
 
     @abstractmethod
     def transaction(self):

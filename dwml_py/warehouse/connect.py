@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dwml_py.errors import ConfigError
 
-SUPPORTED_ADAPTERS = ("duckdb",)
+SUPPORTED_ADAPTERS = ("duckdb", "postgres")
 
 
 def connect(project, read_only: bool = False):
@@ -21,6 +21,11 @@ def connect(project, read_only: bool = False):
             extensions=settings.get("extensions"),
         )
         return warehouse
+    if profile.adapter_type == "postgres":
+        from dwml_py.warehouse.postgres import PostgresWarehouse
+
+        # Postgres has no read-only connection mode; dwml's read-only tools only read.
+        return PostgresWarehouse.from_settings(dict(profile.settings))
     raise ConfigError(
         f"Target {profile.target_name!r} uses the dbt adapter {profile.adapter_type!r}, which dwml "
         f"does not support yet.",

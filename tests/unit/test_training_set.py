@@ -226,8 +226,8 @@ def test_fingerprint_duplicates_do_not_cancel(wh):
 
 
 def test_fingerprint_other_dialects_say_so():
-    with pytest.raises(InputError, match="not implemented for the 'postgres'"):
-        ts.fingerprint_query(build_training_query(spec(), "postgres"), "postgres")
+    with pytest.raises(InputError, match="not implemented for the 'trino'"):
+        ts.fingerprint_query(build_training_query(spec(), "trino"), "trino")
 
 
 def test_fetch_assembles_batches_and_refuses_empty(wh):
