@@ -322,6 +322,15 @@ class Catalog:
         for uid in self.unique_ids(resource_types):
             yield self.node(uid)
 
+    def add_compiled_code(self, compiled: dict[str, str]) -> None:
+        """Give nodes the compiled SQL of a dbt run that did not write the manifest (lineage reads
+        it); cached nodes and lineage are rebuilt on next use."""
+        for uid, code in compiled.items():
+            if uid in self._raw and code:
+                self._raw[uid]["compiled_code"] = code
+                self._nodes.pop(uid, None)
+        self._lineage = None
+
     def raw(self, unique_id: str) -> dict:
         """The node's dict as in manifest.json (for fields the Node does not carry)."""
         return self._raw[unique_id]

@@ -25,6 +25,7 @@ class NodeResult:
     message: str | None = None
     failures: int | None = None
     seconds: float = 0.0
+    compiled_code: str | None = field(default=None, repr=False)  # models and tests dbt compiled
 
     @property
     def failed(self) -> bool:
@@ -50,11 +51,18 @@ class DbtRun:
 
     def to_dict(self) -> dict:
         return {"command": self.command, "success": self.success, "seconds": round(self.seconds, 2),
-                "counts": self.counts(), "failed": [asdict(n) for n in self.failed_nodes]}
+                "counts": self.counts(),
+                "failed": [{k: v for k, v in asdict(n).items() if k != "compiled_code"} for n in self.failed_nodes]}
 
 
-def run_dbt(project, args: list[str], on_node: Callable[[NodeResult], None] | None = None) -> DbtRun:
+def run_dbt(project, args: list[str], on_node: Callable[[NodeResult], None] | None = None,
+            target_path=None) -> DbtRun:
     """Run `dbt <args>` against the project's profile/target; report each finished node.
+
+    `target_path` sends dbt's artifacts to another folder (the gates use project.gate_target_dir):
+    a selective `dbt test`/`dbt compile` would otherwise replace target/manifest.json with one that
+    has compiled SQL only for its selection, and lineage (the leakage and PII checks) would lose
+    every other model. Each node's compiled SQL is also in its `compiled_code`.
 
     Raises DbtCommandError when dbt could not run at all (bad project, bad profile, adapter
     missing). Failing models or tests are not an exception: look at `DbtRun.success`.
@@ -78,6 +86,8 @@ def run_dbt(project, args: list[str], on_node: Callable[[NodeResult], None] | No
     # dbt's own console output stays off (even --quiet prints failures and, for compile, SQL):
     # stdout belongs to dwml's result, which may be JSON. dbt still writes logs/dbt.log.
     command = [*args, "--log-level", "none", *project.dbt_flags()]
+    if target_path is not None:
+        command += ["--target-path", str(target_path)]
     started = time.perf_counter()
     try:
         outcome = dbtRunner(callbacks=[callback]).invoke(command)
@@ -118,7 +128,8 @@ def _node_from_result(r) -> NodeResult:
     node = r.node
     status = getattr(r.status, "value", str(r.status))
     return NodeResult(unique_id=node.unique_id, name=node.name, resource_type=str(getattr(node.resource_type, "value", node.resource_type)),
-                      status=str(status), message=r.message, failures=r.failures, seconds=float(r.execution_time or 0.0))
+                      status=str(status), message=r.message, failures=r.failures, seconds=float(r.execution_time or 0.0),
+                      compiled_code=getattr(node, "compiled_code", None))
 
 
 def _node_from_event(data) -> NodeResult:

@@ -487,10 +487,12 @@ def _catalog_node(project, model: str, warehouse, notes: list[str]):
     if uncompiled:
         from dwml_py.dbt_runner import run_dbt
 
-        run = run_dbt(project, ["compile", "--select", f"+{node.name}"])
+        # Into the gates' own target folder: the manifest of a selective compile would drop the
+        # compiled SQL of every other model from target/manifest.json.
+        run = run_dbt(project, ["compile", "--select", f"+{node.name}"], target_path=project.gate_target_dir)
         if run.success:
             notes.append(f"ran `dbt compile --select +{node.name}`: the manifest had no compiled SQL for lineage.")
-            catalog = Catalog.load(project, warehouse=warehouse)
+            catalog.add_compiled_code({n.unique_id: n.compiled_code for n in run.nodes if n.compiled_code})
             node = catalog.show(node.unique_id)
         else:
             notes.append(f"`dbt compile --select +{node.name}` failed, so lineage may be incomplete.")

@@ -105,6 +105,12 @@ class Project:
         return self.target_dir / "manifest.json"
 
     @property
+    def gate_target_dir(self) -> Path:
+        """Where the gates' own dbt runs write their artifacts, so target/manifest.json (with the
+        compiled SQL of every model, from the user's last full dbt command) is left as it was."""
+        return self.target_dir / "dwml_gates"
+
+    @property
     def profile(self):
         """The resolved connection settings (see dwml_py.profiles)."""
         if self._profile is None:

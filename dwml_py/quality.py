@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dwml_py.errors import ConfigError, DwmlError, InputError, NotFoundError, did_you_mean
 
@@ -335,7 +336,8 @@ def _outcome(source: str, why: str, expected: dict, statuses: dict[str, tuple], 
                            warned=warned, skipped=skipped, why=why, invocation_id=invocation_id, tested_at=tested_at)
 
 
-def reuse_run_results(project, manifest: dict, expected: dict[str, dict]) -> tuple[DbtTestsOutcome | None, str]:
+def reuse_run_results(project, manifest: dict, expected: dict[str, dict],
+                      folder: Path | None = None) -> tuple[DbtTestsOutcome | None, str]:
     """The test outcome from target/run_results.json when it is current, else (None, why not).
 
     Current means: written by the same dbt invocation as manifest.json (no later dbt command
@@ -347,9 +349,10 @@ def reuse_run_results(project, manifest: dict, expected: dict[str, dict]) -> tup
     from dwml_py.catalog import read_json
     from dwml_py.manifest_state import newest_project_file
 
-    path = project.target_dir / "run_results.json"
+    folder = folder or project.target_dir
+    path = folder / "run_results.json"
     if not path.is_file():
-        return None, f"no {path.name} in {project.target_dir}"
+        return None, f"no {path.name} in {folder}"
     try:
         results = read_json(path)
     except DwmlError as exc:
@@ -391,6 +394,29 @@ def reuse_run_results(project, manifest: dict, expected: dict[str, dict]) -> tup
     return outcome, outcome.why
 
 
+def reuse_gate_results(project, model: str) -> DbtTestsOutcome | None:
+    """The outcome of an earlier gate's `dbt test` (in project.gate_target_dir) when it is still
+    current: the same rules as for target/run_results.json, and no dbt command has written
+    target/ since (a later `dbt run` may have rebuilt the data the tests judged)."""
+    from dwml_py.catalog import read_json
+
+    folder = project.gate_target_dir
+    results, manifest_path = folder / "run_results.json", folder / "manifest.json"
+    if not (results.is_file() and manifest_path.is_file()):
+        return None
+    if project.manifest_path.is_file() and project.manifest_path.stat().st_mtime > results.stat().st_mtime:
+        return None
+    try:
+        manifest = read_json(manifest_path)
+        uid = _resolve_uid(manifest, model)
+    except DwmlError:
+        return None
+    outcome, _ = reuse_run_results(project, manifest, expected_tests(manifest, ancestors(manifest, uid)), folder)
+    if outcome is not None:
+        outcome.why = f"the last gate's `dbt test` ({folder.name}/{results.name}) is current and covers every test"
+    return outcome
+
+
 def _completed_at(result: dict) -> dt.datetime | None:
     for step in result.get("timing") or []:
         if step.get("name") == "execute" and step.get("completed_at"):
@@ -402,14 +428,19 @@ def _completed_at(result: dict) -> dt.datetime | None:
 
 
 def run_model_tests(project, model_name: str, why: str) -> tuple[DbtTestsOutcome, dict]:
-    """Run `dbt test --select +MODEL` in-process; returns the outcome and the fresh manifest."""
+    """Run `dbt test --select +MODEL` in-process; returns the outcome and the manifest it judged by.
+
+    The run writes to project.gate_target_dir, not target/: the project's manifest keeps the
+    compiled SQL of every model, which lineage needs, and the next gate can reuse these results
+    (see `reuse_gate_results`)."""
     from dwml_py.catalog import read_json
     from dwml_py.dbt_runner import run_dbt
 
     # cautious: only tests whose every parent is selected, i.e. the tests about this model and
     # its ancestors; eager selection would also run (and fail on) tests of sibling models.
-    run = run_dbt(project, ["test", "--select", f"+{model_name}", "--indirect-selection", "cautious"])
-    manifest = read_json(project.manifest_path)
+    run = run_dbt(project, ["test", "--select", f"+{model_name}", "--indirect-selection", "cautious"],
+                  target_path=project.gate_target_dir)
+    manifest = read_json(project.gate_target_dir / "manifest.json")
     uid = _resolve_uid(manifest, model_name)
     expected = expected_tests(manifest, ancestors(manifest, uid))
     statuses = {n.unique_id: (n.status, n.message, n.failures) for n in run.nodes if n.resource_type == "test"}
@@ -473,6 +504,8 @@ def quality_gate(project, model: str, override: bool = False, reason: str | None
         why = "asked to rerun the tests"
     else:
         outcome, why = reuse_run_results(project, manifest, expected_tests(manifest, ancestors(manifest, uid)))
+        if outcome is None:
+            outcome = reuse_gate_results(project, model)
     if outcome is None:
         name = Catalog.from_dicts(manifest).node(uid).name if uid else model
         outcome, manifest = run_model_tests(project, name, why)

@@ -62,6 +62,7 @@ def test_clean_demo_passes_quality_and_governance_finds_pii(project, monkeypatch
     ok = _cli("check", "customer_features", "--json")
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout)["dbt_tests"]["source"] == "run_results"
+    assert "last gate" in json.loads(ok.stdout)["dbt_tests"]["why"]
 
     # Governance: age_years derives from stg_customers.birth_date (lineage); nothing else is PII.
     features = governance_gate(project, "customer_features")
@@ -97,6 +98,20 @@ def test_clean_demo_passes_quality_and_governance_finds_pii(project, monkeypatch
     assert {e["actor"] for e in quality_events + governance_events} == {ACTOR}
     assert {"rule": "pii_feature", "column": "email"}.items() <= governance_events[0]["reasons"][0].items()
     assert governance_events[-1]["event_id"] == features["audit_event_id"]
+
+    # The gates' own dbt runs leave target/ alone: after a full compile, a gate that must run
+    # `dbt test` does not replace the manifest with one compiled only for its selection (lineage
+    # of every other model, e.g. the leak in customer_engagement, would be lost).
+    from dwml_py.catalog import read_json
+
+    assert run_dbt(project, ["compile"]).success
+    before = read_json(project.manifest_path)
+    rerun = quality_gate(project, "customer_features")
+    assert rerun["passed"] and rerun["dbt_tests"]["source"] == "dbt test"
+    assert governance_gate(project, "customer_features")["passed"]
+    after = read_json(project.manifest_path)
+    assert after["metadata"]["invocation_id"] == before["metadata"]["invocation_id"]
+    assert after["nodes"]["model.dwml.customer_engagement"]["compiled_code"]
 
 
 def test_injected_defects_fail_the_quality_gate_and_an_override_is_recorded(project, monkeypatch):
