@@ -2,7 +2,7 @@
 
     python -m benchmarks                        # 1M rows, every benchmark
     python -m benchmarks --rows 1000000 5000000 # both sizes (peak memory is compared across sizes)
-    python -m benchmarks --only drift,profile   # some of: profile, drift, scoring, training, catalog
+    python -m benchmarks --only drift,profile   # some of: profile, drift, scoring, training, training_memory, catalog
     python -m benchmarks --quick                # 100k rows, fewer trees and repeats: a smoke run
     python -m benchmarks --evidently-python /tmp/evidently-venv/bin/python   # with Evidently
 
@@ -29,8 +29,8 @@ if str(ROOT) not in sys.path:
 from benchmarks import data  # noqa: E402
 from benchmarks.common import Figure, machine, versions  # noqa: E402
 
-BENCHES = ("profile", "drift", "scoring", "training", "catalog")
-PER_SIZE = ("profile", "drift", "scoring", "training")
+BENCHES = ("profile", "drift", "scoring", "training", "training_memory", "catalog")
+PER_SIZE = ("profile", "drift", "scoring", "training", "training_memory")
 
 
 @dataclass
@@ -158,6 +158,10 @@ def main(argv: list[str] | None = None) -> dict:
             memory = peak_memory_figure(figures)
             if memory is not None:
                 figures.append(memory)
+        if "training_memory" in chosen:
+            from benchmarks.bench_training_memory import growth_figures
+
+            figures.extend(growth_figures(figures))
         if "catalog" in chosen:
             print("-- catalog", file=sys.stderr)
             from benchmarks import bench_catalog

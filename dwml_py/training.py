@@ -31,8 +31,8 @@ import pyarrow as pa
 
 from dwml_py import artifacts
 from dwml_py.errors import InputError
-from dwml_py.preprocessing import (HIGH_CARDINALITY, build_preprocessor, infer_feature_schema, output_names,
-                                   strip_fit_only_state, to_frame)
+from dwml_py.preprocessing import (HIGH_CARDINALITY, DirectTransform, build_preprocessor, infer_feature_schema,
+                                   output_names, strip_fit_only_state, to_frame)
 from dwml_py.progress import SILENT, Progress
 from dwml_py.versions import package_versions
 
@@ -101,6 +101,12 @@ class TrainedModel:
     # -- scoring -------------------------------------------------------------------------------
     def transform(self, table: pa.Table) -> np.ndarray:
         """The estimator's input matrix for an Arrow table (extra columns are ignored)."""
+        cached = self.__dict__.get("_direct")
+        if cached is None or cached[0] is not self.preprocessor:  # decided once per preprocessor
+            cached = self.__dict__["_direct"] = (self.preprocessor, DirectTransform.of(self.preprocessor))
+        direct = cached[1]  # XGBoost's layout is built with pyarrow/numpy, any other by scikit-learn
+        if direct is not None:
+            return direct(table, self.features)
         return np.asarray(self.preprocessor.transform(to_frame(table, self.features)), dtype=np.float64)
 
     def predict_proba(self, table: pa.Table) -> np.ndarray:
@@ -410,27 +416,40 @@ def evaluate(model: TrainedModel, holdout: pa.Table, progress: Progress = SILENT
     if holdout.num_rows == 0:
         raise InputError("The holdout set is empty.", hint="lower holdout_fraction or train on more snapshots.")
     with progress.step(f"Evaluating on {holdout.num_rows:,} holdout rows"):
-        col = holdout.column(model.label)
-        if col.null_count:
-            raise InputError(f"{col.null_count:,} holdout rows have a NULL label {model.label!r}.",
-                             hint="drop rows whose label is not mature yet.")
-        if model.task == "regression":
-            y = np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-            metrics = regression_metrics(y, model.predict(holdout))
-            return {"task": "regression", "rows": holdout.num_rows, "metrics": metrics, "calibration": []}
-        index = {c: i for i, c in enumerate(model.classes)}
-        values = col.to_pylist()
-        unseen = sorted({v for v in values if v not in index}, key=str)
-        if unseen:
-            raise InputError(f"The holdout has label value(s) {unseen!r} never seen in training "
-                             f"(classes {model.classes!r}).", hint="train on a period that contains every class.")
-        y = np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
-        proba = model.predict_proba(holdout)
-        if proba.shape[1] == 2:
-            metrics, calibration = binary_metrics(y, proba[:, 1], model.threshold)
-        else:
-            metrics, calibration = _multiclass_metrics(y, proba), []
-    return {"task": "classification", "rows": holdout.num_rows, "metrics": metrics, "calibration": calibration}
+        y = holdout_labels(model, holdout.column(model.label))
+        output = model.predict(holdout) if model.task == "regression" else model.predict_proba(holdout)
+        return evaluation_of(model, y, output)
+
+
+def holdout_labels(model: TrainedModel, column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """The holdout's labels as the metrics take them: floats for regression, class indices (into
+    `model.classes`) for classification. Refuses NULL labels and classes unseen in training."""
+    if column.null_count:
+        raise InputError(f"{column.null_count:,} holdout rows have a NULL label {model.label!r}.",
+                         hint="drop rows whose label is not mature yet.")
+    if model.task == "regression":
+        return np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    index = {c: i for i, c in enumerate(model.classes)}
+    values = column.to_pylist()
+    unseen = sorted({v for v in values if v not in index}, key=str)
+    if unseen:
+        raise InputError(f"The holdout has label value(s) {unseen!r} never seen in training "
+                         f"(classes {model.classes!r}).", hint="train on a period that contains every class.")
+    return np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
+
+
+def evaluation_of(model: TrainedModel, y: np.ndarray, output: np.ndarray) -> dict:
+    """The `evaluate` result from holdout labels (see holdout_labels) and the model's output on the
+    same rows: predictions for regression, class probabilities for classification. Scores may be
+    computed in batches (dwml_py.out_of_core): the metrics only need these two arrays."""
+    if model.task == "regression":
+        return {"task": "regression", "rows": int(len(y)), "metrics": regression_metrics(y, output),
+                "calibration": []}
+    if output.shape[1] == 2:
+        metrics, calibration = binary_metrics(y, output[:, 1], model.threshold)
+    else:
+        metrics, calibration = _multiclass_metrics(y, output), []
+    return {"task": "classification", "rows": int(len(y)), "metrics": metrics, "calibration": calibration}
 
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict:

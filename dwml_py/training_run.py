@@ -117,8 +117,15 @@ def _check_overrides(override: list[str], reason: str | None) -> list[str]:
 
 def train(project, name: str, algorithm: str = "xgboost", params: dict | None = None, seed: int = 0,
           holdout_fraction: float = 0.2, split_method: str | None = None, override: list[str] | None = None,
-          reason: str | None = None, progress: Progress = SILENT, **spec_overrides) -> dict:
-    """A gated, tracked, registered training run; returns the run, the version and the metrics."""
+          reason: str | None = None, progress: Progress = SILENT, out_of_core: bool | None = None,
+          batch_rows: int | None = None, **spec_overrides) -> dict:
+    """A gated, tracked, registered training run; returns the run, the version and the metrics.
+
+    `out_of_core` None streams the training set in batches (dwml_py.out_of_core) when its
+    estimated in-memory peak exceeds `vars: dwml: training: max_in_memory_mb`; True forces that,
+    False forbids it. `batch_rows` overrides `vars: dwml: training: batch_rows`.
+    """
+    from dwml_py import out_of_core as ooc
     from dwml_py.reference_profile import reference_profile
     from dwml_py.tracking import start_run
     from dwml_py.training import evaluate, fit
@@ -126,6 +133,9 @@ def train(project, name: str, algorithm: str = "xgboost", params: dict | None = 
     from dwml_py.warehouse import connect
 
     override = _check_overrides(list(override or []), reason)
+    ooc.check_out_of_core(algorithm, out_of_core)
+    settings = ooc.training_settings(project.config)
+    batch_rows = int(batch_rows or settings["batch_rows"])
     if not 0 < holdout_fraction < 1:
         raise InputError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}.", hint="e.g. 0.2")
     with progress.step("Reading the dbt catalog") as step:
@@ -153,23 +163,46 @@ def train(project, name: str, algorithm: str = "xgboost", params: dict | None = 
             with progress.step("Building the training set in the warehouse (point-in-time join)") as step:
                 query = build_training_query(spec, warehouse.dialect, asof_join=warehouse.capabilities.asof_join)
                 fp = fingerprint(warehouse, query)
-                table = fetch_training_table(warehouse, query)
-                train_rows, holdout_rows, split_info = split(table, spec, method=split_method,
-                                                             holdout_fraction=holdout_fraction, seed=seed)
+                mode = ooc.choose_mode(warehouse, query, int(fp["row_count"]), algorithm, out_of_core,
+                                       settings["max_in_memory_mb"])
+                if mode["out_of_core"]:
+                    mode["batch_rows"] = batch_rows
+                    streamed = ooc.StreamedTrainingSet.plan(warehouse, query, spec, method=split_method,
+                                                            holdout_fraction=holdout_fraction, seed=seed,
+                                                            batch_rows=batch_rows)
+                    split_info = streamed.split_info
+                else:
+                    table = fetch_training_table(warehouse, query, batch_size=batch_rows)
+                    train_rows, holdout_rows, split_info = split(table, spec, method=split_method,
+                                                                 holdout_fraction=holdout_fraction, seed=seed)
+                    del table  # the split's copies are what the rest needs
                 step.summary = (f"{fp['row_count']:,} rows, fingerprint {fp['hash']}; {split_info['method']} split: "
-                                f"{split_info['train_rows']:,} train / {split_info['holdout_rows']:,} holdout")
+                                f"{split_info['train_rows']:,} train / {split_info['holdout_rows']:,} holdout; "
+                                + (f"streamed in batches of {batch_rows:,} rows" if mode["out_of_core"]
+                                   else "in memory")
+                                + f" (estimated in-memory peak {mode['estimated_peak_mb']:,.0f} MB, budget "
+                                f"{mode['max_in_memory_mb']:,.0f} MB)")
             run.set(data_fingerprint=fp["hash"], row_count=int(fp["row_count"]))
-            run.log_params({"split": {k: v for k, v in split_info.items() if k != "class_balance"}})
+            run.log_params({"split": {k: v for k, v in split_info.items() if k != "class_balance"},
+                            "training_mode": mode})
             durations["training_set"] = time.perf_counter() - started
 
             started = time.perf_counter()
-            model = fit(train_rows, spec, algorithm, params, seed=seed, progress=progress)  # reports its own steps
+            if mode["out_of_core"]:  # reports its own steps; the sample stands in for train_rows below
+                model, train_rows = ooc.fit_streamed(streamed, spec, algorithm, params, seed=seed, progress=progress)
+            else:
+                model = fit(train_rows, spec, algorithm, params, seed=seed, progress=progress)
             run.set(features=model.feature_schema())  # what scoring will expect, stored with the version
             durations["fit"] = time.perf_counter() - started
 
             started = time.perf_counter()
             with progress.step("Evaluating on the holdout") as step:
-                evaluation = evaluate(model, holdout_rows)
+                if mode["out_of_core"]:
+                    evaluation = ooc.evaluate_streamed(model, streamed)
+                    mode.update(passes=streamed.passes, queries=streamed.queries)
+                    streamed.close()  # the spill file
+                else:
+                    evaluation = evaluate(model, holdout_rows)
                 metrics = {k: v for k, v in evaluation["metrics"].items() if isinstance(v, (int, float))}
                 run.log_metrics(metrics, split="holdout")
                 shown = ("roc_auc", "pr_auc", "log_loss", "f1") if spec.task == "classification" else ("rmse", "mae", "r2")
@@ -182,7 +215,8 @@ def train(project, name: str, algorithm: str = "xgboost", params: dict | None = 
                 profile_rows = reference_profile(train_rows, model, model.predict_score(train_rows))
                 run.on_finish(_reference_writer(name, profile_rows))
                 run.register(name, artifact=MODEL_ARTIFACT, description=f"{algorithm} on {spec.feature_table}")
-                step.summary = f"sha256 {artifact.sha256[:12]}..., {len(profile_rows)} reference rows"
+                step.summary = f"sha256 {artifact.sha256[:12]}..., {len(profile_rows)} reference rows" + (
+                    f" (profiled on a sample of {train_rows.num_rows:,} training rows)" if mode["out_of_core"] else "")
             durations["store"] = time.perf_counter() - started
             run.set(durations={k: round(v, 3) for k, v in durations.items()})
         version = run.version or {}
@@ -196,6 +230,7 @@ def train(project, name: str, algorithm: str = "xgboost", params: dict | None = 
         "gates": {g: _gate_summary(r) for g, r in gates.items()},
         "artifact": {"uri": artifact.uri, "sha256": artifact.sha256, "size": artifact.size},
         "durations": {k: round(v, 3) for k, v in durations.items()},
+        "training_mode": {**mode, "profile_rows": int(train_rows.num_rows)},
     }
 
 

@@ -47,12 +47,17 @@ def train_model(
     override: Annotated[list[str] | None, Param("let a refusing gate pass: quality or cost (repeatable); "
                                                 "needs --reason and is recorded")] = None,
     reason: Annotated[str | None, Param("why the override is justified")] = None,
+    out_of_core: Annotated[bool | None, Param("stream the training set from the warehouse in Arrow batches "
+                                              "into XGBoost's quantised matrix (bounded memory; xgboost "
+                                              "only); default: when the estimated in-memory peak exceeds "
+                                              "vars.dwml.training.max_in_memory_mb")] = None,
     progress=SILENT,
 ) -> dict:
     """Gated training run: checks quality, governance and cost, builds the training set in the warehouse, fits, evaluates, logs and registers a model version.
 
     A refused gate exits 2 and records the run as failed; nothing is registered then. The result
-    names the run, the new version, its holdout metrics and the data fingerprint.
+    names the run, the new version, its holdout metrics and the data fingerprint, and
+    `training_mode` says whether the training set was held in memory or streamed (and why).
     """
     from dwml_py.training_run import train
 
@@ -64,4 +69,4 @@ def train_model(
     return train(project, name, algorithm=algorithm, params=parse_params(param), seed=seed,
                  holdout_fraction=holdout_fraction, split_method=split, override=override, reason=reason,
                  progress=progress, feature_model=feature_model, label_model=label_model,
-                 label_column=label_column, task=task)
+                 label_column=label_column, task=task, out_of_core=out_of_core)
