@@ -1,8 +1,8 @@
 """Target 1: drift of every feature against the stored reference.
 
-* `drift_features` (the target): the two counting queries of dwml_py.drift over the current table
-  (one for the numeric features' bins, one GROUPING SETS query for the categorical ones) plus the
-  statistics, <= 1.5x one full-scan aggregate of the same table;
+* `drift_features` (the target): dwml_py.drift's counting over the current table (in DuckDB one
+  scan: cumulative COUNT_IF per cut and a HISTOGRAM of category codes) plus the statistics,
+  <= 1.5x one full-scan aggregate of the same table;
 * `detect_drift` end to end (registry, artifact, thresholds, writing dwml.drift_metrics, and the
   score's drift when predictions exist), reported;
 * a pandas/numpy implementation of the same bins after fetching the table as Arrow, reported (its
@@ -37,8 +37,7 @@ def drift_features(warehouse, features: list[dict]) -> dict:
     source = sqlmod.table("main", TABLE)
     numeric = [(r["feature"], list(r["bin_edges"] or [])) for r in features if r["kind"] != "categorical"]
     categorical = [(r["feature"], list(r["categories"] or [])) for r in features if r["kind"] == "categorical"]
-    total, counts = drift.count_numeric(warehouse, source, numeric)
-    counts.update(drift.count_categorical(warehouse, source, categorical))
+    total, counts = drift.count_features(warehouse, source, numeric, categorical)
     return {"total": total, "counts": counts, "statistics": _statistics(features, counts, total)}
 
 

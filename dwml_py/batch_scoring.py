@@ -4,18 +4,26 @@ The version's artifact is loaded (its sha256 checked against the registry), the 
 score (the version's feature model unless told otherwise) is streamed from the warehouse in Arrow
 record batches holding only the columns scoring needs (entity key(s), timestamp, features), and
 each batch is scored and appended to dwml.predictions. Memory is bounded by `batch_size` rows
-whatever the size of the relation.
+whatever the size of the relation (in DuckDB also by a memory_limit for the run,
+`SCORING_MEMORY_LIMIT`). XGBoost inputs are built with pyarrow/numpy
+(preprocessing.DirectTransform), equal to the stored ColumnTransformer's.
 
-Re-running a batch replaces it: the batch's old rows are deleted and the new ones inserted in one
-transaction on the writing connection (the relation is read on a second connection, so the
-stream and the writes do not disturb each other). A failure half-way rolls everything back: the
-previous rows of the batch stay, and there are never duplicates or half a batch.
+Re-running a batch replaces it. Each scored slice is committed into a staging table of its own
+run (`dwml._predictions_staging_<id>`), so the engine never holds millions of uncommitted rows;
+at the end one short transaction deletes the batch's old rows and moves the staged ones into
+dwml.predictions, and the staging table is dropped. The relation is read on a second connection,
+so the stream and the writes do not disturb each other. A failure half-way leaves
+dwml.predictions as it was: the previous rows of the batch stay, and there are never duplicates
+or half a batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+import uuid
+from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +38,9 @@ from dwml_py.tables import DWML_SCHEMA
 
 PREDICTIONS = "predictions"
 SOURCE = "batch"
+# DuckDB's memory while scoring: one batch streamed in, one written out, and the final move
+# (which spills to the database file beyond it). Peak memory then no longer grows with the table.
+SCORING_MEMORY_LIMIT = "384MB"
 
 
 def _batch_filter(model_name: str, batch_id: str) -> exp.Expression:
@@ -107,29 +118,71 @@ def _snapshots(batch: pa.Table, column: str | None) -> pa.Array:
 def score_table(model, table: pa.Table) -> tuple[np.ndarray, list | None]:
     """(score, predicted label or None) per row: the version's predict_score and, for classification,
     its label at the version's threshold."""
+    score, labels = _scores(model, table)
+    return score, None if labels is None else labels.to_pylist()
+
+
+def _scores(model, table: pa.Table) -> tuple[np.ndarray, pa.Array | None]:
+    """score_table with the labels as an Arrow string array (taken from the class names, not built
+    row by row in Python)."""
     if model.task != "classification":
         return model.predict_score(table), None
     proba = model.predict_proba(table)
     score = proba[:, 1] if proba.shape[1] == 2 else proba.max(axis=1)
-    labels = model._labels_from_proba(proba)
-    return np.asarray(score, dtype=np.float64), [None if v is None else str(v) for v in labels.tolist()]
+    if proba.shape[1] == 2:  # as TrainedModel._labels_from_proba
+        which = (proba[:, 1] >= model.threshold).astype(np.int64)
+    else:
+        which = proba.argmax(axis=1)
+    names = pa.array([None if c is None else str(c) for c in model.classes], type=pa.string())
+    return np.asarray(score, dtype=np.float64), names.take(pa.array(which))
 
 
-def _prediction_rows(model_name: str, version: int, batch_id: str, batch: pa.Table, entity: list[str],
-                     timestamp: str | None, model, scored_at) -> pa.Table:
-    score, labels = score_table(model, batch)
-    n = batch.num_rows
+def _scored_rows(batch: pa.Table, entity: list[str], timestamp: str | None, model) -> pa.Table:
+    """The per-row columns of the batch's predictions; the columns that are the same on every row
+    (model, version, batch, source, time) are added when the rows move into dwml.predictions."""
+    score, labels = _scores(model, batch)
     return pa.table({
-        "model_name": pa.array([model_name] * n, type=pa.string()),
-        "version": pa.array(np.full(n, version, dtype=np.int64)),
         "entity_key": entity_keys(batch, entity),
         "snapshot_at": _snapshots(batch, timestamp),
         "score": pa.array(score, type=pa.float64()),
-        "predicted_label": pa.array(labels if labels is not None else [None] * n, type=pa.string()),
-        "batch_id": pa.array([batch_id] * n, type=pa.string()),
-        "source": pa.array([SOURCE] * n, type=pa.string()),
-        "scored_at": pa.array([scored_at] * n, type=pa.timestamp("us")),
+        "predicted_label": labels if labels is not None else pa.nulls(batch.num_rows, type=pa.string()),
     })
+
+
+def _move_rows(staging: str, columns: list[str], constants: dict) -> exp.Insert:
+    """INSERT INTO dwml.predictions (constants..., columns...) SELECT literals, columns FROM staging."""
+    values = []
+    for value in constants.values():
+        if isinstance(value, datetime):
+            values.append(exp.cast(sqlmod.literal(value.isoformat(sep=" ")), exp.DataType.Type.TIMESTAMP))
+        else:
+            values.append(sqlmod.literal(value))
+    names = list(constants) + list(columns)
+    target = exp.Schema(this=sqlmod.table(DWML_SCHEMA, PREDICTIONS), expressions=[sqlmod.ident(c) for c in names])
+    query = exp.select(*values, *[sqlmod.column(c) for c in columns]).from_(sqlmod.table(DWML_SCHEMA, staging))
+    return exp.insert(query, target)
+
+
+@contextlib.contextmanager
+def _bounded_memory(warehouse):
+    """DuckDB keeps every block it read or wrote cached up to its memory_limit (80% of RAM by
+    default), so a scoring run's peak memory would grow with the table. Bound it for the run
+    (the setting is the process's database instance's) and put the old value back afterwards."""
+    if getattr(warehouse, "dialect", "") != "duckdb":
+        yield
+        return
+    previous = warehouse.fetch_scalar(exp.select(exp.func("current_setting", sqlmod.literal("memory_limit"))))
+    warehouse.execute(_set_memory_limit(SCORING_MEMORY_LIMIT))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            warehouse.execute(_set_memory_limit(previous))
+
+
+def _set_memory_limit(value: str) -> exp.Set:
+    return exp.Set(expressions=[exp.SetItem(this=exp.EQ(this=exp.column("memory_limit"),
+                                                        expression=sqlmod.literal(value)))])
 
 
 def _slices(batches, size: int):
@@ -175,22 +228,34 @@ def predict(project, name: str, version: int | None = None, alias: str | None = 
 
         rows = batches = 0
         scored_at = utcnow()
+        staging = f"_{PREDICTIONS}_staging_{uuid.uuid4().hex[:16]}"
+        columns: list[str] = []
         reader = connect(project)  # a second connection streams the relation while this one writes
         try:
-            with progress.step(f"Scoring {relation_name} in batches of {batch_size:,} rows") as step:
-                with warehouse.transaction():
+            with _bounded_memory(warehouse), \
+                    progress.step(f"Scoring {relation_name} in batches of {batch_size:,} rows") as step:
+                for chunk in _slices(reader.fetch_batches(query, batch_size=batch_size), batch_size):
+                    chunk = chunk.rename_columns([rename[c] for c in chunk.column_names])
+                    out = _scored_rows(chunk, entity, timestamp, model)
+                    warehouse.write_arrow(out, DWML_SCHEMA, staging)  # committed: memory stays per batch
+                    columns = out.column_names
+                    rows += out.num_rows
+                    batches += 1
+                with warehouse.transaction():  # the swap: short, and all or nothing
                     replaced = _count(warehouse, _batch_filter(name, batch_id))
                     warehouse.execute(exp.delete(sqlmod.table(DWML_SCHEMA, PREDICTIONS),
                                                  where=_batch_filter(name, batch_id)))
-                    for chunk in _slices(reader.fetch_batches(query, batch_size=batch_size), batch_size):
-                        chunk = chunk.rename_columns([rename[c] for c in chunk.column_names])
-                        out = _prediction_rows(name, version, batch_id, chunk, entity, timestamp, model, scored_at)
-                        warehouse.write_arrow(out, DWML_SCHEMA, PREDICTIONS)
-                        rows += out.num_rows
-                        batches += 1
+                    if columns:
+                        warehouse.execute(_move_rows(staging, columns, {
+                            "model_name": name, "version": version, "batch_id": batch_id, "source": SOURCE,
+                            "scored_at": scored_at}))
                 step.summary = f"{rows:,} rows in {batches} batches, {replaced:,} earlier rows of the batch replaced"
         finally:
             reader.close()
+            # a leftover staging table would only hold a failed run's rows: never let dropping it
+            # hide the error that got us here
+            with contextlib.suppress(Exception):
+                warehouse.drop_table(DWML_SCHEMA, staging)
     return {"model_name": name, "version": version, "alias": alias, "relation": relation_name,
             "batch_id": batch_id, "rows": rows, "replaced_rows": replaced, "batches": batches,
             "seconds": round(time.perf_counter() - started, 3)}

@@ -13,6 +13,10 @@ warehouse:
   the index of `__other__` when the reference folded its rare values into it), and grouped per
   feature, so at most 53 small rows per feature come back.
 
+In DuckDB both are one scan instead (`duckdb_counts_query`, chosen by `warehouse.dialect`):
+cumulative `COUNT_IF(x <= c(i))` per cut, the bins being their differences, and a `HISTOGRAM` of
+each categorical code found by `LIST_POSITION`; the counts are the same as the portable queries'.
+
 Statistics (the pure functions of `dwml_py.drift_stats`, on the same bins):
 
 * numeric: `psi`, `ks`, `wasserstein_norm`, `missing_rate_change`;
@@ -206,9 +210,111 @@ def categorical_counts_query(source: exp.Table, features: list[tuple[str, list[s
     return query
 
 
+# -- DuckDB fast path --------------------------------------------------------------------------------
+# The portable queries above cost ~2 aggregates with 2 comparisons per bin per row (14x a full scan
+# at 1M rows). In DuckDB one scan does it all with cheaper work, with counts identical to theirs:
+# per numeric feature COUNT_IF(x <= c_i) per cut (cumulative: one comparison per cut) and the
+# bins as differences, and per categorical feature a HISTOGRAM of its code from LIST_POSITION.
+
+def _numeric_value(name: str, booleans: frozenset[str]) -> exp.Expression:
+    value = sqlmod.column(name)
+    if name in booleans:
+        value = exp.cast(value, exp.DataType.Type.INT)
+    return exp.cast(value, exp.DataType.Type.DOUBLE)
+
+
+def _cumulative_ok(cuts: list[float]) -> bool:
+    """Bins are differences of cumulative counts only when the cuts increase strictly (they do
+    when dwml stored them; anything else keeps the portable query's meaning)."""
+    return all(a < b for a, b in zip(cuts, cuts[1:]))
+
+
+def _category_code_fast(name: str, categories: list[str]) -> exp.Expression:
+    """The code of `_category_code` by one LIST_POSITION (first match, as the CASE's first WHEN)."""
+    folded = bool(categories) and categories[-1] == OTHER_CATEGORY
+    named = categories[:-1] if folded else categories
+    default = exp.Literal.number(len(categories) - 1 if folded else UNSEEN_CODE)
+    found = default
+    if named:
+        position = exp.func("list_position", exp.Array(expressions=[sqlmod.literal(c) for c in named]),
+                            exp.cast(sqlmod.column(name), exp.DataType.Type.VARCHAR))
+        found = exp.func("coalesce", exp.Sub(this=position, expression=exp.Literal.number(1)), default)
+    return exp.Case(ifs=[exp.If(this=exp.Is(this=sqlmod.column(name), expression=exp.Null()),
+                                true=exp.Literal.number(MISSING_CODE))], default=found)
+
+
+def duckdb_counts_query(source: exp.Table, numeric: list[tuple[str, list[float]]],
+                        categorical: list[tuple[str, list[str]]], where: exp.Expression | None = None,
+                        booleans: frozenset[str] = frozenset()) -> exp.Select:
+    """One DuckDB scan: `n`; per numeric feature k `f{k}_present` (non-missing) and `f{k}_le{i}`
+    (rows <= cut i); per categorical feature k `c{k}` = HISTOGRAM(code). NaN is missing: it is in
+    no `<=` count (DuckDB sorts NaN above every number) and NULLIF makes it uncounted as present."""
+    nan = exp.cast(exp.Literal.string("NaN"), exp.DataType.Type.DOUBLE)
+    selects = [exp.alias_(exp.func("count", exp.Star()), "n", quoted=True)]
+    for k, (name, cuts) in enumerate(numeric):
+        value = _numeric_value(name, booleans)
+        selects.append(exp.alias_(exp.func("count", exp.Nullif(this=value.copy(), expression=nan.copy())),
+                                  f"f{k}_present", quoted=True))
+        for i, cut in enumerate(cuts):
+            selects.append(exp.alias_(exp.CountIf(this=exp.LTE(this=value.copy(), expression=_double(cut))),
+                                      f"f{k}_le{i}", quoted=True))
+    for k, (name, categories) in enumerate(categorical):
+        selects.append(exp.alias_(exp.func("histogram", _category_code_fast(name, categories)), f"c{k}",
+                                  quoted=True))
+    query = exp.select(*selects).from_(source)
+    return query.where(where) if where is not None else query
+
+
+def _fast(warehouse, numeric: list[tuple[str, list[float]]]) -> bool:
+    return getattr(warehouse, "dialect", "") == "duckdb" and all(_cumulative_ok(cuts) for _, cuts in numeric)
+
+
+def _histogram_items(value) -> list[tuple[int, int]]:
+    if not value:  # NULL when no row matched
+        return []
+    return list(value.items()) if isinstance(value, dict) else [tuple(item) for item in value]
+
+
+def _categorical_from_codes(features: list[tuple[str, list[str]]], coded) -> dict:
+    """{feature: counts} from (k, code, n) triples: code -1 missing, -2 unseen, else the category."""
+    out = {name: {"counts": [0] * len(cats), "missing": 0, "unseen": 0} for name, cats in features}
+    for k, code, n in coded:
+        entry = out[features[k][0]]
+        if code == MISSING_CODE:
+            entry["missing"] += n
+        elif code == UNSEEN_CODE:
+            entry["unseen"] += n
+        else:
+            entry["counts"][code] += n
+    return out
+
+
+def count_features(warehouse, source: exp.Table, numeric: list[tuple[str, list[float]]],
+                   categorical: list[tuple[str, list[str]]], where: exp.Expression | None = None,
+                   booleans: frozenset[str] = frozenset()) -> tuple[int, dict]:
+    """(rows, {feature: counts}) of every feature: one scan in DuckDB, the two portable queries elsewhere."""
+    if not _fast(warehouse, numeric):
+        total, counts = count_numeric(warehouse, source, numeric, where, booleans)
+        counts.update(count_categorical(warehouse, source, categorical, where))
+        return total, counts
+    row = warehouse.fetch_rows(duckdb_counts_query(source, numeric, categorical, where, booleans))[0]
+    counts = {}
+    for k, (name, cuts) in enumerate(numeric):
+        present = int(row[f"f{k}_present"] or 0)
+        below = [int(row[f"f{k}_le{i}"] or 0) for i in range(len(cuts))] + [present]
+        counts[name] = {"counts": [b - a for a, b in zip([0] + below[:-1], below)],
+                        "missing": int(row["n"] or 0) - present}
+    coded = [(k, int(code), int(n)) for k in range(len(categorical))
+             for code, n in _histogram_items(row[f"c{k}"])]
+    counts.update(_categorical_from_codes(categorical, coded))
+    return int(row["n"] or 0), counts
+
+
 def count_numeric(warehouse, source: exp.Table, features: list[tuple[str, list[float]]],
                   where: exp.Expression | None = None, booleans: frozenset[str] = frozenset()) -> tuple[int, dict]:
     """(rows, {feature: {"counts": [...], "missing": n}}) from one query."""
+    if _fast(warehouse, features):
+        return count_features(warehouse, source, features, [], where, booleans)
     row = warehouse.fetch_rows(numeric_counts_query(source, features, where, booleans))[0]
     total = int(row["n"] or 0)
     out = {}
@@ -222,24 +328,16 @@ def count_numeric(warehouse, source: exp.Table, features: list[tuple[str, list[f
 def count_categorical(warehouse, source: exp.Table, features: list[tuple[str, list[str]]],
                       where: exp.Expression | None = None) -> dict:
     """{feature: {"counts": [per reference category], "missing": n, "unseen": n}} from one query."""
-    out = {name: {"counts": [0] * len(cats), "missing": 0, "unseen": 0} for name, cats in features}
     if not features:
-        return out
+        return _categorical_from_codes(features, [])
+    if _fast(warehouse, []):
+        return count_features(warehouse, source, [], features, where)[1]
+    coded = []
     for row in warehouse.fetch_rows(categorical_counts_query(source, features, where)):
-        n = int(row["n"] or 0)
-        for k, (name, _) in enumerate(features):
-            code = row.get(f"c{k}")
-            if code is None:
-                continue
-            code = int(code)
-            if code == MISSING_CODE:
-                out[name]["missing"] += n
-            elif code == UNSEEN_CODE:
-                out[name]["unseen"] += n
-            else:
-                out[name]["counts"][code] += n
-            break
-    return out
+        k = next((k for k in range(len(features)) if row.get(f"c{k}") is not None), None)
+        if k is not None:  # GROUPING SETS: one code is set per row
+            coded.append((k, int(row[f"c{k}"]), int(row["n"] or 0)))
+    return _categorical_from_codes(features, coded)
 
 
 # -- statistics -----------------------------------------------------------------------------------
@@ -467,11 +565,10 @@ def detect_drift(project, name: str, version: int | None = None, alias: str | No
         numeric = [(actual[r["feature"]], list(r["bin_edges"] or [])) for r in features if r["kind"] != "categorical"]
         categorical = [(actual[r["feature"]], list(r["categories"] or [])) for r in features
                        if r["kind"] == "categorical"]
-        total, numeric_counts = count_numeric(warehouse, source, numeric, where, booleans)
+        total, counts = count_features(warehouse, source, numeric, categorical, where, booleans)
         if total == 0:
             raise InputError(f"{relation_name} has no rows in the window {_window_text(where_after, where_before)}.",
                              hint="widen the window (--after/--before) or pass another --relation.")
-        categorical_counts = count_categorical(warehouse, source, categorical, where)
 
         drift_run_id = uuid.uuid4().hex
         computed_at = utcnow()
@@ -490,9 +587,9 @@ def detect_drift(project, name: str, version: int | None = None, alias: str | No
             feature = ref["feature"]
             thresholds = per_feature.get(feature, base)
             if ref["kind"] == "categorical":
-                statistics = categorical_statistics(ref, categorical_counts[actual[feature]], total)
+                statistics = categorical_statistics(ref, counts[actual[feature]], total)
             else:
-                statistics = numeric_statistics(ref, numeric_counts[actual[feature]], total)
+                statistics = numeric_statistics(ref, counts[actual[feature]], total)
             judged, drifted, sev = judge(statistics, thresholds)
             record(feature, judged)
             results.append({"feature": feature, "kind": ref["kind"], "drifted": drifted, "severity": sev,

@@ -145,13 +145,16 @@ class LineageGraph:
             return list(parsed.columns)
         return list(node.columns)
 
-    def children_of(self, ref: ColumnRef) -> list[ColumnRef]:
-        """Columns of child nodes computed directly from `ref`."""
+    def children_of(self, ref: ColumnRef, within: set[str] | None = None) -> list[ColumnRef]:
+        """Columns of child nodes computed directly from `ref` (only children in `within` when
+        given: the others are not parsed)."""
         if ref.node_id not in self.catalog:
             return []
         out = []
         key = (ref.node_id, ref.column.lower())
         for child in self.catalog.children(ref.node_id):
+            if within is not None and child not in within:
+                continue
             reverse = self._reverse.get(child)
             if reverse is None:
                 reverse = {}
@@ -327,18 +330,39 @@ def downstream(catalog, node: str, column: str) -> LineageResult:
     return LineageResult(target, "downstream", direct, steps, unavailable)
 
 
-def propagate_tags(catalog, tag: str = "pii") -> dict[tuple[str, str], tuple[str, str]]:
+def ancestors(catalog, nodes) -> set[str]:
+    """The given nodes (those in the catalog) and every node upstream of them."""
+    seen = {uid for uid in nodes if uid in catalog}
+    stack = list(seen)
+    while stack:
+        for parent in catalog.parents(stack.pop()):
+            if parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return seen
+
+
+def propagate_tags(catalog, tag: str = "pii", within=None) -> dict[tuple[str, str], tuple[str, str]]:
     """Every column carrying `tag`, declared or derived: (node_id, column) -> the tagged
     (node_id, column) it derives from, nearest first; a declared column maps to itself.
 
     A column is tagged when it has the tag, or meta `<tag>: true` (for `pii` also
     `contains_pii`). Used by governance (PII) and for leakage checks (tag the target).
+
+    `within` (node ids) limits the work to those nodes and their ancestors, the only nodes a
+    tag can reach them through: their entries are the same as the whole catalog's (breadth first
+    from the same origins in the same order, less branches that never reach them), and only
+    their lineage is parsed, instead of every model's.
     """
     graph = lineage_graph(catalog)
     wanted = tag.lower()
+    scope = ancestors(catalog, within) if within is not None else None
     origin: dict[tuple[str, str], tuple[str, str]] = {}
     queue: deque[ColumnRef] = deque()
-    for node in catalog.nodes():
+    for uid in catalog.unique_ids():
+        if scope is not None and uid not in scope:
+            continue  # not even built: building the catalog's every node costs more than the walk
+        node = catalog.node(uid)
         for col in node.columns.values():
             if _has_tag(col, wanted):
                 key = (node.unique_id, col.name)
@@ -347,7 +371,7 @@ def propagate_tags(catalog, tag: str = "pii") -> dict[tuple[str, str], tuple[str
     while queue:  # breadth first from every tagged column at once: the nearest origin wins
         ref = queue.popleft()
         source = origin[(ref.node_id, ref.column)]
-        for child in graph.children_of(ref):
+        for child in graph.children_of(ref, scope):
             key = (child.node_id, child.column)
             if key not in origin:
                 origin[key] = source

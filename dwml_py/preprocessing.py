@@ -97,31 +97,132 @@ def to_frame(table: pa.Table, schema: list[dict]) -> pd.DataFrame:
     """The pandas input of the preprocessor: float64 for numeric/boolean, object with NaN for
     missing for categorical. Built by hand so pandas' own type guesses (nullable dtypes, the
     pandas 3 string dtype) never change what the transformers see."""
+    _check_columns(table, schema)
+    data = {}
+    for feature in schema:
+        col = table.column(feature["name"])
+        if feature["kind"] == "categorical":
+            values = np.array(_strings(col).to_pylist(), dtype=object)
+            values[pd.isna(values)] = np.nan
+            # An explicit object Series: pandas 3 would otherwise infer its `str` dtype.
+            values = pd.Series(values, dtype=object, index=pd.RangeIndex(table.num_rows))
+        else:
+            values = _numbers(feature["name"], col)
+        data[feature["name"]] = values
+    return pd.DataFrame(data, index=pd.RangeIndex(table.num_rows))
+
+
+def _check_columns(table: pa.Table, schema: list[dict]) -> None:
     missing = [f["name"] for f in schema if f["name"] not in table.column_names]
     if missing:
         raise InputError(f"The table to score lacks feature column(s) {', '.join(map(repr, missing))}.",
                          hint="score a table with the same feature columns the model was trained on "
                          "(see feature_schema()).")
-    data = {}
-    for feature in schema:
-        col = table.column(feature["name"])
-        if feature["kind"] == "categorical":
-            if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-                col = pc.cast(col, pa.string())
-            values = np.array(col.to_pylist(), dtype=object)
-            values[pd.isna(values)] = np.nan
-            # An explicit object Series: pandas 3 would otherwise infer its `str` dtype.
-            values = pd.Series(values, dtype=object, index=pd.RangeIndex(table.num_rows))
-        else:
-            try:
-                values = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise InputError(f"Feature {feature['name']!r} should be numeric (as in training) but is "
-                                 f"{col.type}: {exc}", hint="cast it back to a number in the scored table.") from exc
-            values = np.asarray(values, dtype=np.float64)
-            _refuse_infinity(feature["name"], values)
-        data[feature["name"]] = values
-    return pd.DataFrame(data, index=pd.RangeIndex(table.num_rows))
+
+
+def _strings(col):
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        col = pc.cast(col, pa.string())
+    return col
+
+
+def _numbers(name: str, col) -> np.ndarray:
+    """float64 values of a numeric/boolean feature, NaN for NULL; infinity refused."""
+    try:
+        values = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InputError(f"Feature {name!r} should be numeric (as in training) but is "
+                         f"{col.type}: {exc}", hint="cast it back to a number in the scored table.") from exc
+    values = np.asarray(values, dtype=np.float64)
+    _refuse_infinity(name, values)
+    return values
+
+
+class DirectTransform:
+    """The fitted ColumnTransformer of an XGBoost model (numbers passed through, one-hot after
+    imputing "__missing__", ordinal codes with -1 unknown / -2 missing) applied with pyarrow and
+    numpy: no pandas object columns, no scikit-learn per-batch overhead, the same float64 matrix
+    bit for bit (tests/unit/test_preprocessing.py compares them). `of` gives None for any other
+    layout, which then goes through scikit-learn.
+    """
+
+    def __init__(self, blocks: list[tuple[str, str, pa.Array | None]], width: int):
+        self.blocks = blocks  # (kind, column, categories) in the transformer's output order
+        self.width = width
+
+    @classmethod
+    def of(cls, preprocessor) -> "DirectTransform | None":
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder
+
+        blocks, width = [], 0
+        for name, step, columns in getattr(preprocessor, "transformers_", []):
+            if step == "drop":
+                continue
+            if step == "passthrough" or (isinstance(step, FunctionTransformer) and step.func is None):
+                blocks += [("number", c, None) for c in columns]
+                width += len(columns)
+                continue
+            if isinstance(step, Pipeline) and [n for n, _ in step.steps] == ["impute", "onehot"]:
+                impute, onehot = step.named_steps["impute"], step.named_steps["onehot"]
+                if not (impute.strategy == "constant" and impute.fill_value == MISSING_CATEGORY
+                        and isinstance(onehot, OneHotEncoder) and onehot.handle_unknown == "ignore"
+                        and onehot.drop is None and not getattr(onehot, "infrequent_categories_", None)
+                        and _plain_strings(onehot.categories_)):
+                    return None
+                for column, categories in zip(columns, onehot.categories_):
+                    blocks.append(("onehot", column, pa.array(list(categories), type=pa.string())))
+                    width += len(categories)
+                continue
+            if isinstance(step, OrdinalEncoder) and step.unknown_value == UNKNOWN_CODE \
+                    and step.encoded_missing_value == MISSING_CODE and step.handle_unknown == "use_encoded_value" \
+                    and not getattr(step, "infrequent_categories_", None):
+                for column, categories in zip(columns, step.categories_):
+                    named = list(categories)
+                    # NaN, sorted last, when values were missing in training: missing is then
+                    # MISSING_CODE; scikit-learn counts a missing value never seen as unknown.
+                    seen_missing = bool(named) and not isinstance(named[-1], str)
+                    named = named[:-1] if seen_missing else named
+                    if not _plain_strings([named]):
+                        return None
+                    blocks.append(("ordinal" if seen_missing else "ordinal_no_missing", column,
+                                   pa.array(named, type=pa.string())))
+                    width += 1
+                continue
+            return None
+        return cls(blocks, width) if blocks else None
+
+    def __call__(self, table: pa.Table, schema: list[dict]) -> np.ndarray:
+        _check_columns(table, schema)
+        n = table.num_rows
+        x = np.zeros((n, self.width), dtype=np.float64)
+        rows = np.arange(n)
+        offset = 0
+        for kind, name, categories in self.blocks:
+            col = table.column(name)
+            if kind == "number":
+                x[:, offset] = _numbers(name, col)
+                offset += 1
+                continue
+            col = _strings(col)
+            if kind == "onehot":
+                index = pc.index_in(pc.fill_null(col, MISSING_CATEGORY), value_set=categories)
+                found = index.to_numpy(zero_copy_only=False)  # float with NaN where unknown
+                known = ~np.isnan(found)
+                x[rows[known], offset + found[known].astype(np.int64)] = 1.0
+                offset += len(categories)
+            else:
+                codes = pc.fill_null(pc.index_in(col, value_set=categories), UNKNOWN_CODE)
+                codes = codes.to_numpy(zero_copy_only=False).astype(np.float64)
+                if kind == "ordinal":
+                    codes[pc.is_null(col).to_numpy(zero_copy_only=False)] = MISSING_CODE
+                x[:, offset] = codes
+                offset += 1
+        return x
+
+
+def _plain_strings(category_lists) -> bool:
+    return all(isinstance(c, str) for categories in category_lists for c in categories)
 
 
 def _refuse_infinity(name: str, values: np.ndarray) -> None:

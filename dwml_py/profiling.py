@@ -24,8 +24,8 @@ Semantics, chosen to match what a model sees (and pandas):
 * `std` is the sample standard deviation (ddof=1); quantiles interpolate linearly (numpy's
   default): on DuckDB over the whole table up to `QUANTILE_SAMPLE_ROWS` rows and over a sample
   beyond (`approximate_quantiles` says which; `exact=True` forces the whole table), through
-  PERCENTILE_CONT elsewhere (BigQuery only has APPROX_QUANTILES; sqlglot renders Spark's as
-  PERCENTILE_APPROX).
+  PERCENTILE_CONT elsewhere (BigQuery only has APPROX_QUANTILES; Spark gets its exact
+  `percentile`, which interpolates the same way).
 * `distinct_count` is approximate (HyperLogLog) where `warehouse.capabilities` says the engine
   has `approx_count_distinct`, exact COUNT(DISTINCT) otherwise; `exact=True` forces exact
   (distinct counts and quantiles).
@@ -63,8 +63,10 @@ DEFAULT_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 # How quantiles are asked for, per dialect. DuckDB takes a list of fractions in one aggregate
 # (one sort per column instead of one per fraction; exact, and faster than approx_quantile
 # there). BigQuery has no ordered-set aggregate, only APPROX_QUANTILES. Everything else gets the
-# SQL standard PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x), one per fraction.
-_QUANTILE_LIST_DIALECTS = {"duckdb"}
+# SQL standard PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x), one per fraction. Spark's exact
+# `percentile(x, array(...))` takes the list too (sqlglot would render the standard form there
+# as PERCENTILE_APPROX, which does not interpolate).
+_QUANTILE_LIST_DIALECTS = {"duckdb", "spark", "databricks"}
 _QUANTILE_APPROX_DIALECTS = {"bigquery"}
 # Dialects with a NaN test function that sqlglot renders correctly; elsewhere (Postgres,
 # Snowflake) NaN is found by equality with NaN, which those engines define as true.
@@ -223,6 +225,8 @@ def _quantile_aggregates(value: exp.Expression, quantiles, dialect: str) -> list
     value = _as_double(value)
     if dialect in _QUANTILE_LIST_DIALECTS:
         fractions = exp.Array(expressions=[exp.Literal.number(q) for q in quantiles])
+        if dialect != "duckdb":
+            return [exp.Anonymous(this="percentile", expressions=[value, fractions])]
         return [exp.PercentileCont(this=value, expression=fractions)]
     if dialect in _QUANTILE_APPROX_DIALECTS:
         return [exp.ApproxQuantile(this=value, quantile=exp.Literal.number(q)) for q in quantiles]

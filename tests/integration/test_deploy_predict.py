@@ -105,6 +105,26 @@ def test_deploy_rollback_and_idempotent_batch_scoring(project, duckdb_path, monk
     assert again["rows"] == n and again["replaced_rows"] == n
     assert rows(duckdb_path, "select count(*) from dwml.predictions")[0][0] == n
 
+    # -- a run failing half-way leaves the batch's previous rows and drops its staging table -----
+    from dwml_py import batch_scoring
+
+    real, calls = batch_scoring._scored_rows, []
+
+    def fail_on_the_third_batch(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("scoring failed half-way")
+        return real(*args)
+
+    before = scores_of(duckdb_path, "daily")
+    monkeypatch.setattr(batch_scoring, "_scored_rows", fail_on_the_third_batch)
+    with pytest.raises(RuntimeError, match="half-way"):
+        batch_scoring.predict(project, "churn", batch_id="daily", batch_size=300)
+    monkeypatch.setattr(batch_scoring, "_scored_rows", real)
+    assert len(calls) == 3 and scores_of(duckdb_path, "daily") == before
+    assert rows(duckdb_path, "select count(*) from information_schema.tables where table_name like '%staging%'") \
+        == [(0,)]
+
     # -- v2 deployed, then a rollback to v1 ------------------------------------------------------
     assert train(project, "churn", params={"n_estimators": 20, "max_depth": 2})["version"] == 2
     second = ok("deploy", "churn", "--version", "2")

@@ -179,3 +179,66 @@ def test_nan_counts_as_missing_like_null_and_never_in_a_bin():
     assert total == 6
     assert counts["x"]["counts"] == [1, 1, 1] and counts["x"]["missing"] == 3  # bins are right-closed
     assert counts["i"]["counts"] == [2, 3, 0] and counts["i"]["missing"] == 1
+
+
+def test_duckdb_fast_path_counts_equal_the_portable_queries(monkeypatch):
+    """DuckDB's one-scan query (cumulative COUNT_IF, HISTOGRAM of LIST_POSITION codes) gives the
+    portable queries' counts exactly: NULL, NaN, +-inf, ties on the cuts, values beyond the range,
+    integers, booleans, NULL/unseen/folded/duplicate categories, hostile names, windows, no rows."""
+    from dwml_py import drift
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    cuts = [-1.0, -0.25, 0.0, 0.5, 1.5]
+    x = rng.choice(np.array(cuts + [-3.0, 7.0, np.inf, -np.inf, np.nan]), n) + \
+        np.where(rng.random(n) < 0.4, rng.normal(0, 1, n), 0.0)  # ties and a spread
+    null = rng.random(n) < 0.05
+    x_arr = pa.array(x, mask=null)  # NULL and NaN
+    ints = pa.array(rng.integers(-2, 4, n), mask=rng.random(n) < 0.1)
+    words = np.array(["a", "b", "it's", "", "ünï", HOSTILE, "zzz"], dtype=object)
+    cat = pa.array(list(rng.choice(words, n)), mask=rng.random(n) < 0.07, type=pa.string())
+    flags = pa.array(rng.random(n) < 0.3)
+    table = pa.table({HOSTILE: x_arr, "i": ints, "i0": ints, "flag": flags, "c": cat, "c2": cat, "b": flags,
+                      "d": x_arr, "e": ints, "ts": pa.array(np.arange(n) % 10)})
+    numeric = [(HOSTILE, cuts), ("i", [0.0, 1.0, 2.0]), ("flag", [0.0]), ("i0", [])]
+    categorical = [("c", ["a", "it's", "", HOSTILE]), ("c2", ["b", "ünï", "b", "__other__"]),
+                   ("b", ["true"]), ("d", ["0.0", "inf", "nan"]), ("e", [])]
+    wh = DuckDBWarehouse(":memory:")
+    try:
+        wh.write_arrow(table, "main", "t")
+        source = sqlmod.table("main", "t")
+        booleans = frozenset({"flag"})
+        windows = [None, exp_lt("ts", 3), exp_lt("ts", -1)]  # all rows, some, none
+        fast = [drift.count_features(wh, source, numeric, categorical, w, booleans) for w in windows]
+        fast_alone = [(drift.count_numeric(wh, source, numeric, w, booleans),
+                       drift.count_categorical(wh, source, categorical, w)) for w in windows]
+        assert "COUNT_IF" in wh.render(drift.duckdb_counts_query(source, numeric, categorical))
+        monkeypatch.setattr(drift, "_fast", lambda *_: False)
+        portable = [drift.count_features(wh, source, numeric, categorical, w, booleans) for w in windows]
+    finally:
+        wh.close()
+    assert fast == portable
+    assert [(t, {**c, **cat}) for (t, c), cat in fast_alone] == portable
+    total, counts = portable[0]
+    assert total == n and counts[HOSTILE]["missing"] == int((np.isnan(x) | null).sum()) > x_arr.null_count
+    assert counts["c"]["unseen"] > 0 and counts["c"]["missing"] > 0 and portable[2][0] == 0
+    assert counts[HOSTILE]["counts"][0] > 0 and counts[HOSTILE]["counts"][-1] > 0
+
+
+def test_unsorted_cuts_keep_the_portable_meaning():
+    """Cuts that do not increase strictly cannot be differenced: the portable query runs."""
+    from dwml_py import drift
+
+    wh = DuckDBWarehouse(":memory:")
+    try:
+        wh.write_arrow(pa.table({"x": pa.array([0.0, 1.0, 2.0, 3.0])}), "main", "t")
+        total, counts = drift.count_numeric(wh, sqlmod.table("main", "t"), [("x", [2.0, 1.0])])
+    finally:
+        wh.close()
+    assert total == 4 and counts["x"]["counts"] == [3, 0, 2]  # x <= 2, 2 < x <= 1, x > 1
+
+
+def exp_lt(name, value):
+    from sqlglot import exp
+
+    return exp.LT(this=sqlmod.column(name), expression=exp.Literal.number(value))

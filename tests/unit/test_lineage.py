@@ -218,3 +218,24 @@ def test_unknown_relations_are_named():
     top = model("top", "select x.a from some_schema.hand_written x", deps=[])
     lin = model_lineage(build([top]), "top")
     assert lin.columns["a"] == refs(("relation:some_schema.hand_written", "a"))
+
+
+def test_propagation_within_some_nodes_equals_the_whole_catalogs_and_parses_only_their_ancestors():
+    """suggest_features asks about a few joinable nodes: scoping to them and their ancestors gives
+    the same origins (nearest first, same ties) as propagating over everything."""
+    import random
+
+    from benchmarks.catalog_bench import synthetic_artifacts
+    from dwml_py.lineage import ancestors
+
+    manifest, catalog = synthetic_artifacts(n_models=120, n_sources=12, seed=3)
+    full = propagate_tags(Catalog.from_dicts(manifest, catalog), "pii")
+    assert sum(1 for k, v in full.items() if k != v) > 20  # PII spreads through many models
+    rng = random.Random(5)
+    models = sorted(manifest["nodes"])
+    for within in ([models[-1]], rng.sample(models, 4), rng.sample(models, 12)):
+        cat = Catalog.from_dicts(manifest, catalog)
+        scope = ancestors(cat, within)
+        scoped = propagate_tags(cat, "pii", within=within)
+        assert scoped == {k: v for k, v in full.items() if k[0] in scope}
+        assert set(cat._lineage._models) <= scope < set(cat.unique_ids())

@@ -129,3 +129,46 @@ def test_linear_scales_and_target_encodes_high_cardinality():
     # Reproducible cross-fitting: same seed, same encoding.
     _, _, again = _fit("logistic")
     assert np.array_equal(x, again)
+
+
+def _scoring_table(n, seed, cities=80):
+    """Values to score: NULLs, unseen and literal "nan"/"__missing__" strings, booleans, integers."""
+    rng = np.random.default_rng(seed)
+    words = np.array(["a", "b", "c", "zzz", "__missing__", "nan", ""], dtype=object)
+    city = [None if v < 0.1 else ("nan" if v < 0.15 else f"city{int(v * 1000) % cities}") for v in rng.random(n)]
+    return pa.table({
+        "num": pa.array(rng.normal(size=n), mask=rng.random(n) < 0.1),
+        "count": pa.array(rng.integers(-2, 7, size=n), type=pa.int64()),
+        "price": pa.array([decimal.Decimal("1.25")] * n, type=pa.decimal128(6, 2)),
+        "flag": pa.array(rng.random(n) < 0.5, mask=rng.random(n) < 0.1),
+        "plan": pa.array(list(rng.choice(words, n)), mask=rng.random(n) < 0.1, type=pa.string()),
+        "city": pa.array(city, type=pa.large_string()),
+        "dict": pa.array(list(rng.choice(["x", "y", "w"], n))).dictionary_encode(),
+        "signup": pa.array([dt.date(2024, 1, 1)] * n),
+    })
+
+
+@pytest.mark.parametrize("training_nulls", [True, False])
+def test_direct_transform_equals_the_column_transformer_bit_for_bit(training_nulls):
+    """XGBoost's inputs built with pyarrow/numpy are the ColumnTransformer's, to the bit:
+    NULLs, unseen categories, booleans, high-cardinality codes, dictionary and large strings."""
+    from dwml_py.preprocessing import DirectTransform
+
+    fit_on = table(n=400, seed=3)
+    if not training_nulls:  # no "__missing__" category, no NaN among the ordinal categories
+        fit_on = fit_on.set_column(4, "plan", pa.array(["abc"[i % 3] for i in range(400)]))
+        fit_on = fit_on.set_column(5, "city", pa.array([f"city{i % 60}" for i in range(400)]))
+    pre, used, _ = _fit("xgboost", schema_table=fit_on)
+    direct = DirectTransform.of(pre)
+    assert direct is not None and sum(k.startswith("ordinal") for k, *_ in direct.blocks) == 1
+    for n, seed in ((1, 0), (500, 1), (3000, 2)):
+        new = _scoring_table(n, seed)
+        expected = np.asarray(pre.transform(to_frame(new, used)), dtype=np.float64)
+        got = direct(new, used)
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        assert got.tobytes() == expected.tobytes()  # NaN included
+    assert DirectTransform.of(_fit("random_forest")[0]) is None  # other layouts keep scikit-learn
+    with pytest.raises(InputError, match="lacks feature"):
+        direct(new.drop_columns(["plan"]), used)
+    with pytest.raises(InputError, match="infinite"):
+        direct(new.set_column(0, "num", pa.array([np.inf] * new.num_rows)), used)
