@@ -691,3 +691,61 @@ _EXAMPLE_MANIFEST = {
     }},
     "sources": {},
 }
+
+
+def _sql_ancestors(catalog: Catalog, uid: str) -> list[str]:
+    """The node and its ancestors whose columns come from SQL (models and snapshots)."""
+    seen, stack = {uid}, [uid]
+    while stack:
+        for parent in catalog.parents(stack.pop()):
+            if parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return [u for u in seen if catalog.raw(u).get("resource_type") in ("model", "snapshot")]
+
+
+# Models dwml's default selector leaves out (selectors.yml): SQL scoring models need a deployed
+# version and monitoring models judge dwml's own tables, so they are compiled only when selected.
+DEFERRED_TAGS = frozenset({"dwml_scoring", "dwml_monitoring"})
+
+
+def uncompiled(catalog: Catalog, unique_ids: Iterable[str] | None = None) -> list[str]:
+    """Models and snapshots among `unique_ids` (default: all) without compiled SQL in the manifest,
+    leaving out the deferred ones (DEFERRED_TAGS)."""
+    if unique_ids is None:
+        unique_ids = catalog.unique_ids(["model", "snapshot"])
+    return sorted(uid for uid in unique_ids
+                  if uid in catalog and catalog.raw(uid).get("resource_type") in ("model", "snapshot")
+                  and catalog.raw(uid).get("compiled_code") is None
+                  and not DEFERRED_TAGS & set(catalog.raw(uid).get("tags") or []))
+
+
+def compile_upstream(project, catalog: Catalog, unique_id: str) -> str | None:
+    """Give a node and its ancestors compiled SQL when the manifest lacks it, so their column
+    lineage can be traced; see `compile_missing`."""
+    return compile_missing(project, catalog, _sql_ancestors(catalog, unique_id))
+
+
+def compile_missing(project, catalog: Catalog, unique_ids: Iterable[str] | None = None) -> str | None:
+    """Compile the given models (default: every model and snapshot) whose compiled SQL the manifest
+    lacks (a selective dbt command or `dbt parse` wrote it); returns a note, or None when nothing
+    was missing.
+
+    dbt compiles into project.gate_target_dir: writing target/manifest.json from a selective compile
+    would drop the compiled SQL of every other model. The result is added to `catalog` in memory.
+    """
+    missing = uncompiled(catalog, unique_ids)
+    if not missing:
+        return None
+    from dwml_py.dbt_runner import run_dbt
+
+    names = [catalog.raw(uid).get("name") or uid for uid in missing]
+    # Many names make a long command line; past a few dozen, compiling everything is as quick.
+    select = ["--select", *names] if len(names) <= 50 else []
+    run = run_dbt(project, ["compile", *select], target_path=project.gate_target_dir)
+    what = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    catalog.add_compiled_code({n.unique_id: n.compiled_code for n in run.nodes if n.compiled_code})
+    if not run.success:
+        failed = ", ".join(n.name for n in run.failed_nodes[:5]) or "the project"
+        return f"`dbt compile` of {what} failed for {failed}, so column lineage may be incomplete there."
+    return f"compiled {what} (`dbt compile`): the manifest had no compiled SQL for their column lineage."

@@ -507,12 +507,13 @@ def label_models(catalog, spec: TargetSpec) -> set[str]:
     return {uid for uid, _ in spec.labels if uid not in feature_nodes}
 
 
-def pii_reasons(catalog) -> dict[tuple[str, str], str]:
-    """PII columns from catalog meta/tags and from lineage propagation, with the reason."""
+def pii_reasons(catalog, nodes=None) -> dict[tuple[str, str], str]:
+    """PII columns from catalog meta/tags and from lineage propagation, with the reason; with
+    `nodes`, only theirs are complete (only their ancestors' lineage is parsed)."""
     from dwml_py.lineage import propagate_tags
 
     out = {}
-    for (uid, col), origin in propagate_tags(catalog, "pii").items():
+    for (uid, col), origin in propagate_tags(catalog, "pii", within=nodes).items():
         out[(uid, col.lower())] = ("marked PII in the catalog (meta/tags)" if origin == (uid, col) else
                                    f"derived from the PII column {_label(catalog, *origin)} (column lineage)")
     return out
@@ -579,7 +580,7 @@ def suggest(catalog, warehouse, target: str, entity: str | None = None, timestam
     if unavailable:
         notes.append("column lineage is unknown for " + ", ".join(sorted(unavailable)) + ": leakage through "
                      "those models cannot be checked (run `dbt docs generate`, or pass --refresh).")
-    pii = pii_reasons(catalog)
+    pii = pii_reasons(catalog, {p.node_id for p in plans})  # only the joinable nodes' columns are flagged
     labels_only = label_models(catalog, spec)
     label_cols = {(uid, col.lower()) for uid, col in spec.labels}
 
@@ -596,7 +597,13 @@ def suggest(catalog, warehouse, target: str, entity: str | None = None, timestam
                  and not (plan.node_id == spec.node_id and c.lower() == spec.column.lower())]
         if not names:
             continue
-        kinds = {c: column_kind(node.columns[c].type, dialect) for c in names}
+        types = {c: node.columns[c].type for c in names}
+        if any(t is None for t in types.values()):
+            # No type in the catalog (catalog.json missing, stale or without this source): ask the
+            # warehouse, or a date column would pass as a category and escape the timing checks.
+            found = {n.lower(): t for n, t in warehouse.columns(node.schema, node.alias)}
+            types = {c: t if t is not None else found.get(c.lower()) for c, t in types.items()}
+        kinds = {c: column_kind(types[c], dialect) for c in names}
         temporal = [c for c in names if kinds[c] == "temporal"]
         data = warehouse.fetch_arrow(sample_query(catalog, spec, plan, names, temporal, base))
         if y is None:
@@ -676,6 +683,9 @@ def _static_flags(col: _Column, spec, derived, ancestors, pii, labels_only, labe
     elif col.node.unique_id in labels_only:
         col.flag("LEAKAGE", f"{col.node.display_name} holds labels (the target's model or a meta.dwml label model): "
                             "its values are known only after the label time")
+    if "dwml_scoring" in (col.node.tags or []):
+        col.flag("LEAKAGE", f"{col.node.display_name} holds a deployed ML model's scores (tag dwml_scoring): a "
+                            "model trained on them learns from models fitted to the labels")
     if key in derived:
         col.flag("LEAKAGE", derived[key])
     if key in ancestors:

@@ -482,33 +482,15 @@ def _catalog_node(project, model: str, warehouse, notes: list[str]):
             raise
         notes.extend(catalog.notes)
         return catalog, None
-    uncompiled = [uid for uid in _sql_ancestors(catalog, node.unique_id)
-                  if catalog.raw(uid).get("compiled_code") is None]
-    if uncompiled:
-        from dwml_py.dbt_runner import run_dbt
+    from dwml_py.catalog import compile_upstream
 
-        # Into the gates' own target folder: the manifest of a selective compile would drop the
-        # compiled SQL of every other model from target/manifest.json.
-        run = run_dbt(project, ["compile", "--select", f"+{node.name}"], target_path=project.gate_target_dir)
-        if run.success:
-            notes.append(f"ran `dbt compile --select +{node.name}`: the manifest had no compiled SQL for lineage.")
-            catalog.add_compiled_code({n.unique_id: n.compiled_code for n in run.nodes if n.compiled_code})
-            node = catalog.show(node.unique_id)
-        else:
-            notes.append(f"`dbt compile --select +{node.name}` failed, so lineage may be incomplete.")
+    note = compile_upstream(project, catalog, node.unique_id)
+    if note:
+        notes.append(note)
+        node = catalog.show(node.unique_id)
     notes.extend(catalog.notes)
     return catalog, node
 
-
-def _sql_ancestors(catalog, uid: str) -> list[str]:
-    """The node and its ancestors whose columns come from SQL (models and snapshots)."""
-    seen, stack = {uid}, [uid]
-    while stack:
-        for parent in catalog.parents(stack.pop()):
-            if parent not in seen:
-                seen.add(parent)
-                stack.append(parent)
-    return [u for u in seen if catalog.raw(u).get("resource_type") in ("model", "snapshot")]
 
 
 def _node_type(node, name: str) -> str | None:

@@ -62,6 +62,11 @@ def catalog_lineage(
         raise InputError(f"{column!r} is not MODEL.COLUMN.",
                          hint="name the column with its model, e.g. `customer_features.age_years`.")
     with _catalog(project, refresh) as catalog:
+        from dwml_py.catalog import compile_upstream
+
+        note = compile_upstream(project, catalog, catalog.resolve(model))
+        if note:
+            catalog.notes.append(note)
         up = column_lineage(catalog, model, name)
         down = downstream(catalog, model, name)
         target = catalog.node(up.target.node_id)

@@ -83,9 +83,20 @@ def _session(project, refresh: bool):
     warehouse; closed before dbt runs, so dbt-duckdb can take the write lock."""
     from dwml_py.warehouse import connect
 
+    from dwml_py.catalog import compile_missing, uncompiled
+
     warehouse = connect(project, read_only=True) if not refresh else None
     try:
         catalog = Catalog.load(project, refresh=refresh, warehouse=warehouse)
+        # The leakage check follows column lineage through every joinable model: a manifest
+        # written by a selective dbt command lacks their compiled SQL, so compile what is missing.
+        if uncompiled(catalog):
+            if warehouse is not None:
+                warehouse.close()
+                warehouse = None
+            note = compile_missing(project, catalog)
+            if note:
+                catalog.notes.append(note)
         if warehouse is None:
             warehouse = connect(project, read_only=True)
         yield catalog, warehouse

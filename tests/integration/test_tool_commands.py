@@ -29,9 +29,21 @@ def test_catalog_and_profile_commands_on_the_demo(duckdb_path):
     email = next(h for h in hits if h["name"] == "stg_customers" and h["column"] == "email")
     assert email["pii"] is True and "exact name" in email["matched"]
 
+    # The demo's last dbt command (`dbt run --select churn_scores`) left a manifest with compiled SQL
+    # for that model only: lineage compiles what it needs (into target/dwml_gates) and still
+    # traces the PII and the planted leak.
     lineage = json.loads(invoke("catalog", "lineage", "customer_features.age_years", "--json").stdout)
     assert lineage["derived_from_pii"] is True
     assert any(r["name"] == "stg_customers" and r["column"] == "birth_date" for r in lineage["pii_sources"])
+
+    suggested = invoke("features", "suggest", "--target-column", "customer_labels.churned_30d", "--json")
+    assert suggested.exit_code == 0, suggested.output
+    suggested = json.loads(suggested.stdout)
+    flags = {(e["model"], e["column"]): {f["flag"] for f in e["flags"]} for e in suggested["excluded"]}
+    assert "LEAKAGE" in flags[("customer_engagement", "retention_risk_flag")]  # through column lineage
+    assert "LEAKAGE" in flags[("raw.subscriptions", "cancel_reason")]  # its row is dated after the snapshot
+    assert "LEAKAGE" in flags[("churn_scores", "score")]  # a deployed model's output
+    assert not {(c["model"], c["column"]) for c in suggested["candidates"]} & set(flags)
 
     shown = invoke("catalog", "show", "custmer_features")
     assert shown.exit_code == 1
