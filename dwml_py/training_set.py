@@ -284,12 +284,19 @@ def _md5_row_hash(columns: list[exp.Expression]) -> exp.Expression:
     return exp.Cast(this=bits, to=exp.DataType.build("BIGINT"))
 
 
+def _xxhash64_row_hash(columns: list[exp.Expression]) -> exp.Expression:
+    """Spark's xxhash64 skips NULL arguments, so (NULL, 'x') and ('x', NULL) would hash alike:
+    each value is followed by its IS NULL flag, which is never NULL."""
+    flagged = [part for c in columns for part in (c, exp.Is(this=c.copy(), expression=exp.Null()))]
+    return exp.Anonymous(this="xxhash64", expressions=flagged)
+
+
 # dialect -> (method recorded with the fingerprint, row hash of the columns, type the hashes are summed in).
 # Each engine hashes rows its own way, so fingerprints compare only within one engine (and version).
 _FINGERPRINT_METHODS = {
     "duckdb": ("duckdb-hash-sum64", lambda cols: exp.Anonymous(this="hash", expressions=cols), "HUGEINT"),
     "postgres": ("postgres-md5-sum64", _md5_row_hash, "DECIMAL(38, 0)"),
-    "spark": ("spark-xxhash64-sum64", lambda cols: exp.Anonymous(this="xxhash64", expressions=cols), "DECIMAL(38, 0)"),
+    "spark": ("spark-xxhash64-sum64", _xxhash64_row_hash, "DECIMAL(38, 0)"),
     "snowflake": ("snowflake-hash-sum64", lambda cols: exp.Anonymous(this="HASH", expressions=cols), "DECIMAL(38, 0)"),
     "bigquery": ("bigquery-farm-fingerprint-sum64",
                  lambda cols: exp.FarmFingerprint(expressions=[exp.JSONFormat(this=exp.Struct(expressions=cols))]),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import metadata
 
-TRACKED_PACKAGES = ("dwml", "dbt-core", "dbt-duckdb", "duckdb", "dbt-postgres", "psycopg2-binary", "scikit-learn",
-                    "xgboost", "skops", "numpy", "pandas", "pyarrow", "sqlglot")
+TRACKED_PACKAGES = ("dwml", "dbt-core", "dbt-duckdb", "duckdb", "dbt-postgres", "psycopg2-binary", "dbt-spark", "pyspark",
+                    "scikit-learn", "xgboost", "skops", "numpy", "pandas", "pyarrow", "sqlglot")
 
 
 @lru_cache(maxsize=1)  # installed versions do not change within a process

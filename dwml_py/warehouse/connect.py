@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dwml_py.errors import ConfigError
 
-SUPPORTED_ADAPTERS = ("duckdb", "postgres")
+SUPPORTED_ADAPTERS = ("duckdb", "postgres", "spark")
 
 
 def connect(project, read_only: bool = False):
@@ -26,6 +26,11 @@ def connect(project, read_only: bool = False):
 
         # Postgres has no read-only connection mode; dwml's read-only tools only read.
         return PostgresWarehouse.from_settings(dict(profile.settings))
+    if profile.adapter_type == "spark":
+        from dwml_py.warehouse.spark import SparkWarehouse
+
+        # dbt-spark's session method: the SparkSession of this process, shared with in-process dbt.
+        return SparkWarehouse.from_settings(dict(profile.settings))
     raise ConfigError(
         f"Target {profile.target_name!r} uses the dbt adapter {profile.adapter_type!r}, which dwml "
         f"does not support yet.",

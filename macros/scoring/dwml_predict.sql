@@ -28,8 +28,10 @@
     {{ return("select 1 as dwml_predict_at_parse_time") }}
   {% endif %}
   {% set schema_name = var('dwml_schema', 'dwml') %}
-  {% set aliases = api.Relation.create(database=target.database, schema=schema_name, identifier='model_aliases') %}
-  {% set scoring = api.Relation.create(database=target.database, schema=schema_name, identifier='scoring_sql') %}
+  {#- Spark targets have no database above the schema #}
+  {% set database = target.database if target.database is defined else none %}
+  {% set aliases = api.Relation.create(database=database, schema=schema_name, identifier='model_aliases') %}
+  {% set scoring = api.Relation.create(database=database, schema=schema_name, identifier='scoring_sql') %}
   {% set deploy_hint = "Deploy one first: dwml deploy " ~ model_name ~ " --version N" ~ ("" if alias == 'production' else " --alias " ~ alias) %}
   {% set lookup %}
     with moves as (
