@@ -158,14 +158,15 @@ def test_dbt_scores_with_the_deployed_version(demo_copy, duckdb_path, monkeypatc
     assert restored == first
 
     # -- a version that cannot be compiled still deploys; the macro says why ----------------
-    monkeypatch.setattr(sql_scoring, "MAX_TREE_NODES", 50)
-    refused = ok(project, "deploy", "churn", "--version", "2")
+    # (a context of its own: monkeypatch.undo() would also undo conftest's isolated environment)
+    with monkeypatch.context() as patched:
+        patched.setattr(sql_scoring, "MAX_TREE_NODES", 50)
+        refused = ok(project, "deploy", "churn", "--version", "2")
     assert refused["passed"] and refused["version"] == 2 and refused["sql_scoring"]["available"] is False
     assert "tree nodes" in refused["sql_scoring"]["reason"]
     failed = run_dbt(project, ["run", "--select", SCORES])
     assert not failed.success and "cannot be scored in SQL" in failed.failed_nodes[0].message
     assert "dwml predict churn" in failed.failed_nodes[0].message
-    monkeypatch.undo()
 
     # -- hand edits are protected: refused before the alias moves, --force overwrites ---------
     sql_path.write_text(sql_path.read_text() + "-- my edit\n")
