@@ -12,9 +12,7 @@ each step writes.
 from __future__ import annotations
 
 import json
-import math
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -23,12 +21,12 @@ from dwml_py.dbt_runner import run_dbt
 from dwml_py.demo import DemoConfig, generate_demo
 from dwml_py.project import Project
 from dwml_py.warehouse import connect
+from tests.engine_flow_checks import assert_flow_matches_duckdb
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration, pytest.mark.slow]
 
 CONFIG = DemoConfig(customers=300, seed=7)
 PARAMS = {"n_estimators": 30, "max_depth": 3}
-PROFILED = ["tenure_days", "monthly_price", "minutes_30d", "avg_session_minutes_30d", "age_years", "plan_code"]
 
 
 def ok(*args) -> dict:
@@ -110,56 +108,4 @@ def test_the_flow_on_postgres_matches_duckdb(project, pg_database, monkeypatch, 
     assert pg["train1"]["gates"]["cost"]["decision"] == "pass" and pg["train1"]["gates"]["cost"]["estimate"]
     assert "estimate" not in duck["train1"]["gates"]["cost"]  # no budget, nothing estimated
 
-    # -- training: same training set, model and metrics; versions 1 and 2 ---------------------------
-    fp_pg, fp_duck = pg["train1"]["data_fingerprint"], duck["train1"]["data_fingerprint"]
-    assert fp_pg["method"] == "postgres-md5-sum64" and fp_duck["method"] == "duckdb-hash-sum64"
-    assert fp_pg["row_count"] == fp_duck["row_count"] > 500
-    assert pg["train2"]["data_fingerprint"] == fp_pg  # same data, same fingerprint
-    assert (pg["train1"]["version"], pg["train2"]["version"]) == (1, 2) and pg["versions"] == [1, 2]
-    assert pg["train1"]["split"] == duck["train1"]["split"]
-    for metric, value in duck["train1"]["metrics"].items():
-        assert pg["train1"]["metrics"][metric] == pytest.approx(value, abs=1e-9), metric
-
-    # -- deploy and batch scoring: the same score for every row -------------------------------------
-    assert pg["deploy"]["version"] == 1 and pg["deploy"]["passed"] is True
-    assert pg["predict"]["rows"] == duck["predict"]["rows"] == len(pg["scores"]) == pg["prediction_rows"]
-    assert pg["scores"].keys() == duck["scores"].keys()
-    assert max(abs(pg["scores"][k] - duck["scores"][k]) for k in duck["scores"]) < 1e-9
-
-    # -- scoring in SQL with dbt: the batch scores, on both engines ----------------------------------
-    assert pg["sql_scores"].keys() == pg["scores"].keys() == duck["sql_scores"].keys()
-    assert max(abs(pg["sql_scores"][k] - pg["scores"][k]) for k in pg["scores"]) < 1e-6  # float32 splits
-    assert max(abs(pg["sql_scores"][k] - duck["sql_scores"][k]) for k in pg["scores"]) < 1e-6
-
-    # -- profile: equal on both engines, and equal to numpy on the rows ------------------------------
-    p_pg, p_duck = pg["profile"], duck["profile"]
-    assert p_pg.row_count == p_duck.row_count == pg["features"].num_rows
-    assert p_pg.duplicate_keys == p_duck.duplicate_keys == 0
-    for name in PROFILED:
-        a, b = p_pg.column(name), p_duck.column(name)
-        assert (a.kind, a.null_count, a.distinct_count) == (b.kind, b.null_count, b.distinct_count), name
-        if a.kind != "numeric":
-            assert a.top_values == b.top_values, name
-            continue
-        values = np.asarray(pg["features"].column(name).to_pylist(), dtype=float)
-        values = values[~np.isnan(values)]
-        assert a.mean == pytest.approx(values.mean(), rel=1e-9) and b.mean == pytest.approx(a.mean, rel=1e-9)
-        assert a.std == pytest.approx(values.std(ddof=1), rel=1e-9) and b.std == pytest.approx(a.std, rel=1e-9)
-        for key, q in a.quantiles.items():
-            expected = np.quantile(values, float(key))  # numpy's default: linear interpolation
-            assert q == pytest.approx(expected, rel=1e-9, abs=1e-9), (name, key)
-            assert b.quantiles[key] == pytest.approx(q, rel=1e-9, abs=1e-9), (name, key)
-
-    # -- drift: the same statistics, and the rows written -------------------------------------------
-    d_pg, d_duck = pg["drift"], duck["drift"]
-    assert d_pg["dataset"] == {**d_duck["dataset"]} and d_pg["alert"] == d_duck["alert"]
-    by_duck = {f["feature"]: f for f in d_duck["features"]}
-    for feature in d_pg["features"]:
-        other = by_duck[feature["feature"]]
-        assert feature["drifted"] == other["drifted"], feature["feature"]
-        for stat, value in feature["statistics"].items():
-            expected = other["statistics"][stat]
-            assert (value is None and expected is None) or math.isclose(value, expected, rel_tol=1e-9, abs_tol=1e-12), \
-                (feature["feature"], stat)
-    assert d_pg["score"]["statistics"] == pytest.approx(d_duck["score"]["statistics"], rel=1e-9)
-    assert pg["drift_rows"] == duck["drift_rows"] > len(d_pg["features"])
+    assert_flow_matches_duckdb(pg, duck, "postgres-md5-sum64")

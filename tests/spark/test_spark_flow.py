@@ -13,9 +13,7 @@ a second prediction batch under the same id replaces the first (DELETE rewritten
 from __future__ import annotations
 
 import json
-import math
 
-import numpy as np
 import pytest
 from sqlglot import exp
 from typer.testing import CliRunner
@@ -26,12 +24,12 @@ from dwml_py.dbt_runner import run_dbt
 from dwml_py.demo import DemoConfig, generate_demo
 from dwml_py.project import Project
 from dwml_py.warehouse import connect
+from tests.engine_flow_checks import assert_flow_matches_duckdb
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
 
 CONFIG = DemoConfig(customers=300, seed=7)
 PARAMS = {"n_estimators": 30, "max_depth": 3}
-PROFILED = ["tenure_days", "monthly_price", "minutes_30d", "avg_session_minutes_30d", "age_years", "plan_code"]
 
 
 def ok(*args) -> dict:
@@ -117,61 +115,9 @@ def test_the_flow_on_spark_matches_duckdb(project, spark_home, monkeypatch, tmp_
     for gate in ("check", "governance"):
         assert sp[gate]["passed"] is True and duck[gate]["passed"] is True, sp[gate]
 
-    # -- training: same training set, model and metrics; versions 1 and 2 ---------------------------
-    fp_sp, fp_duck = sp["train1"]["data_fingerprint"], duck["train1"]["data_fingerprint"]
-    assert fp_sp["method"] == "spark-xxhash64-sum64" and fp_duck["method"] == "duckdb-hash-sum64"
-    assert fp_sp["row_count"] == fp_duck["row_count"] > 500
-    assert sp["train2"]["data_fingerprint"] == fp_sp  # same data, same fingerprint
-    assert (sp["train1"]["version"], sp["train2"]["version"]) == (1, 2) and sp["versions"] == [1, 2]
+    assert_flow_matches_duckdb(sp, duck, "spark-xxhash64-sum64")
     assert set(sp["runs"].values()) == {"finished"} and len(sp["runs"]) == 2  # UPDATE rewritten for Spark
-    assert sp["train1"]["split"] == duck["train1"]["split"]
-    for metric, value in duck["train1"]["metrics"].items():
-        assert sp["train1"]["metrics"][metric] == pytest.approx(value, abs=1e-9), metric
-
-    # -- deploy and batch scoring: the same score for every row -------------------------------------
-    assert sp["deploy"]["version"] == 1 and sp["deploy"]["passed"] is True
     assert sp["deploy"]["sql_scoring"]["available"] is True
-    assert sp["predict"]["rows"] == duck["predict"]["rows"] == len(sp["scores"]) == sp["prediction_rows"]
-    assert sp["scores"].keys() == duck["scores"].keys()
-    assert max(abs(sp["scores"][k] - duck["scores"][k]) for k in duck["scores"]) < 1e-9
-
-    # -- scoring in SQL with dbt: the batch scores, on both engines ----------------------------------
-    assert sp["sql_scores"].keys() == sp["scores"].keys() == duck["sql_scores"].keys()
-    assert max(abs(sp["sql_scores"][k] - sp["scores"][k]) for k in sp["scores"]) < 1e-6  # float32 splits
-    assert max(abs(sp["sql_scores"][k] - duck["sql_scores"][k]) for k in sp["scores"]) < 1e-6
-
-    # -- profile: equal on both engines, and equal to numpy on the rows ------------------------------
-    p_sp, p_duck = sp["profile"], duck["profile"]
-    assert p_sp.row_count == p_duck.row_count == sp["features"].num_rows
-    assert p_sp.duplicate_keys == p_duck.duplicate_keys == 0
-    for name in PROFILED:
-        a, b = p_sp.column(name), p_duck.column(name)
-        assert (a.kind, a.null_count, a.distinct_count) == (b.kind, b.null_count, b.distinct_count), name
-        if a.kind != "numeric":
-            assert a.top_values == b.top_values, name
-            continue
-        values = np.asarray(sp["features"].column(name).to_pylist(), dtype=float)
-        values = values[~np.isnan(values)]
-        assert a.mean == pytest.approx(values.mean(), rel=1e-9) and b.mean == pytest.approx(a.mean, rel=1e-9)
-        assert a.std == pytest.approx(values.std(ddof=1), rel=1e-9) and b.std == pytest.approx(a.std, rel=1e-9)
-        for key, q in a.quantiles.items():
-            expected = np.quantile(values, float(key))  # numpy's default: linear interpolation
-            assert q == pytest.approx(expected, rel=1e-9, abs=1e-9), (name, key)
-            assert b.quantiles[key] == pytest.approx(q, rel=1e-9, abs=1e-9), (name, key)
-
-    # -- drift: the same statistics, and the rows written -------------------------------------------
-    d_sp, d_duck = sp["drift"], duck["drift"]
-    assert d_sp["dataset"] == d_duck["dataset"] and d_sp["alert"] == d_duck["alert"]
-    by_duck = {f["feature"]: f for f in d_duck["features"]}
-    for feature in d_sp["features"]:
-        other = by_duck[feature["feature"]]
-        assert feature["drifted"] == other["drifted"], feature["feature"]
-        for stat, value in feature["statistics"].items():
-            expected = other["statistics"][stat]
-            assert (value is None and expected is None) or math.isclose(value, expected, rel_tol=1e-9, abs_tol=1e-12), \
-                (feature["feature"], stat)
-    assert d_sp["score"]["statistics"] == pytest.approx(d_duck["score"]["statistics"], rel=1e-9)
-    assert sp["drift_rows"] == duck["drift_rows"] > len(d_sp["features"])
 
     # -- the same batch id again: its rows are replaced, not added (DELETE rewritten for Spark) ------
     again = ok("predict", "churn", "--batch-id", "cmp")
