@@ -124,3 +124,23 @@ class Project:
         flags = ["--project-dir", str(self.project_dir), "--profiles-dir", str(self.profile.profiles_dir)]
         flags += ["--target", self.profile.target_name]
         return flags
+
+
+# What a copy of a dbt project needs (not its warehouse, target/, logs or Python code).
+PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "selectors.yml", "packages.yml")
+PROJECT_DIRS = ("models", "macros", "seeds", "snapshots", "analyses", "tests/dbt")
+
+
+def copy_project(source: Path, destination: Path) -> Path:
+    """Copy the dbt project at `source` (files and folders above) to `destination`, which must
+    not exist yet: a scratch project that generated files and hand edits cannot reach."""
+    import shutil
+
+    destination.mkdir(parents=True)
+    for name in PROJECT_FILES:
+        if (source / name).is_file():
+            shutil.copy2(source / name, destination / name)
+    for name in PROJECT_DIRS:
+        if (source / name).is_dir():
+            shutil.copytree(source / name, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return destination

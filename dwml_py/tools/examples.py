@@ -24,7 +24,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dwml_py.project import copy_project
 from dwml_py.tools.docs import EXAMPLES_FILE, load_examples
 
 PROJECT_PLACEHOLDER = "/path/to/project"
@@ -41,8 +41,6 @@ ELLIPSIS = "..."
 
 # What the generator copies into its temporary project: the dbt project itself, without the
 # checkout's warehouse, target/, artifacts/ or the Python code (dwml_py comes from the install).
-PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "selectors.yml", "packages.yml")
-PROJECT_DIRS = ("models", "macros", "seeds", "snapshots", "analyses", "tests/dbt")
 
 
 @dataclass(frozen=True)
@@ -162,18 +160,6 @@ def _resolve(args: dict, saved: dict) -> dict:
         return value
 
     return {name: one(value) for name, value in args.items()}
-
-
-def copy_project(source: Path, destination: Path) -> Path:
-    """Copy the dbt project (not its warehouse, outputs or Python code) to `destination`."""
-    destination.mkdir(parents=True)
-    for name in PROJECT_FILES:
-        if (source / name).is_file():
-            shutil.copy2(source / name, destination / name)
-    for name in PROJECT_DIRS:
-        if (source / name).is_dir():
-            shutil.copytree(source / name, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
-    return destination
 
 
 def _dbt(project, args: list[str]) -> None:

@@ -6,11 +6,12 @@ The project is copied into tmp_path first, so a generated pipeline never lands i
 from __future__ import annotations
 
 import json
-import shutil
 import time
 
 import pytest
 from typer.testing import CliRunner
+
+from dwml_py.project import copy_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -26,13 +27,7 @@ def demo_copy(repo_root, tmp_path):
     from dwml_py.demo import DemoConfig, generate_demo
     from dwml_py.project import Project
 
-    copy = tmp_path / "project"
-    copy.mkdir()
-    for name in ("dbt_project.yml", "profiles.yml", "selectors.yml"):
-        shutil.copy(repo_root / name, copy / name)
-    for name in ("models", "macros", "tests/dbt"):
-        shutil.copytree(repo_root / name, copy / name)
-    project = Project.locate(copy)
+    project = Project.locate(copy_project(repo_root, tmp_path / "project"))
     generate_demo(project, DemoConfig(customers=300, seed=11))
     build = run_dbt(project, ["build"])
     assert build.success, build.to_dict()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ import yaml
 from typer.testing import CliRunner
 
 from dwml_py.cli import app
+from dwml_py.project import copy_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -32,11 +32,7 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 
 
 def _copy_project(target: Path) -> Path:
-    for name in ("dbt_project.yml", "profiles.yml", "selectors.yml", "packages.yml"):
-        if (REPO / name).is_file():
-            shutil.copy(REPO / name, target / name)
-    for folder in ("models", "macros", "tests/dbt"):
-        shutil.copytree(REPO / folder, target / folder)
+    copy_project(REPO, target)
     # No training budget in the copy: the cost gate then skips its calibration fits (tested elsewhere).
     config = yaml.safe_load((target / "dbt_project.yml").read_text())
     config.get("vars", {}).get("dwml", {}).pop("cost", None)
@@ -67,7 +63,6 @@ def demo(tmp_path_factory):
     from dwml_py.training_run import train
 
     root = tmp_path_factory.mktemp("report_demo")
-    (root / "project").mkdir()
     project_dir = _copy_project(root / "project")
     env = {"DWML_DUCKDB_PATH": str(root / "demo.duckdb"), "DBT_TARGET_PATH": str(root / "target"),
            "DBT_LOG_PATH": str(root / "logs"), "DWML_ARTIFACT_DIR": str(root / "artifacts"),

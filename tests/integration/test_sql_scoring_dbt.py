@@ -13,9 +13,11 @@ import shutil
 
 import duckdb
 import pytest
+
 from typer.testing import CliRunner
 
 from dwml_py.cli import app
+from dwml_py.project import copy_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -75,13 +77,7 @@ def demo_copy(repo_root, tmp_path):
     from dwml_py.demo import DemoConfig, generate_demo
     from dwml_py.project import Project
 
-    copy = tmp_path / "project"
-    copy.mkdir()
-    for name in ("dbt_project.yml", "profiles.yml", "selectors.yml"):
-        shutil.copy(repo_root / name, copy / name)
-    for name in ("models", "macros", "tests/dbt"):
-        shutil.copytree(repo_root / name, copy / name)
-    project = Project.locate(copy)
+    project = Project.locate(copy_project(repo_root, tmp_path / "project"))
     generate_demo(project, DemoConfig(customers=1200, seed=4))
     return project
 

@@ -3,7 +3,6 @@ profile, audit; refusals on injected defects and on PII features; reproducible m
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -14,6 +13,7 @@ from typer.testing import CliRunner
 from dwml_py.cli import app
 from dwml_py.dbt_runner import run_dbt
 from dwml_py.demo import DemoConfig, generate_demo
+from dwml_py.project import copy_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -85,13 +85,7 @@ def test_injected_defects_refuse_training_and_register_nothing(project, duckdb_p
 
 
 def test_a_pii_feature_without_an_exception_refuses_training(repo_root, tmp_path, duckdb_path):
-    copy = tmp_path / "project"
-    copy.mkdir()
-    for name in ("dbt_project.yml", "profiles.yml", "selectors.yml"):
-        shutil.copy(repo_root / name, copy / name)
-    for name in ("models", "macros"):
-        shutil.copytree(repo_root / name, copy / name)
-    shutil.copytree(repo_root / "tests/dbt", copy / "tests/dbt")
+    copy = copy_project(repo_root, tmp_path / "project")
     yml = copy / "models/demo/features/customer_features.yml"
     text = yml.read_text()
     start = text.index("          governance:")

@@ -162,7 +162,7 @@ def test_plan_arguments_resolve_and_validate():
 
 
 def test_copy_project_takes_the_dbt_project_and_nothing_else(tmp_path, repo_root):
-    from dwml_py.tools.examples import copy_project
+    from dwml_py.project import copy_project
 
     copied = copy_project(repo_root, tmp_path / "project")
     assert (copied / "dbt_project.yml").is_file() and (copied / "profiles.yml").is_file()
