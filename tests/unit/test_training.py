@@ -240,3 +240,49 @@ def test_default_params_and_describe():
     assert info["spec"]["label_column"] == "label" and info["fit_info"]["train_rows"] == 600
     assert set(info["package_versions"]) >= {"scikit-learn", "xgboost", "skops"}
     assert json.loads(json.dumps(info)) == info
+
+
+def _mixed_table(n, seed):
+    """NULLs everywhere, literal "nan"/"__missing__" strings, dictionary and large strings, booleans."""
+    rng = np.random.default_rng(seed)
+    words = np.array(["a", "b", "c", "zzz", "__missing__", "nan", ""], dtype=object)
+    return pa.table({
+        "num": pa.array(rng.normal(size=n), mask=rng.random(n) < 0.1),
+        "count": pa.array(rng.integers(-2, 7, size=n), type=pa.int64()),
+        "flag": pa.array(rng.random(n) < 0.5, mask=rng.random(n) < 0.1),
+        "plan": pa.array(list(rng.choice(words, n)), mask=rng.random(n) < 0.1, type=pa.string()),
+        "city": pa.array([None if v < 0.1 else f"city{int(v * 1000) % 90}" for v in rng.random(n)],
+                         type=pa.large_string()),
+        "tier": pa.array(list(rng.choice(["x", "y", "w"], n))).dictionary_encode(),
+        "label": pa.array((rng.random(n) < 0.4).astype(int)),
+    })
+
+
+def test_xgboost_preprocessing_fitted_on_the_category_witness_equals_a_full_fit():
+    """fit() learns XGBoost's preprocessing from a few rows holding every distinct category: the
+    fitted state and the model matrix must be those of fitting on the whole table."""
+    import pyarrow.compute as pc
+
+    from dwml_py.preprocessing import build_preprocessor, infer_feature_schema, to_frame
+    from dwml_py.training import category_witness
+
+    train, new = _mixed_table(3000, 0), _mixed_table(500, 1)
+    features = ["num", "count", "flag", "plan", "city", "tier"]
+    schema, _ = infer_feature_schema(train, features, high_cardinality=20)
+    assert {f["encoding"] for f in schema if f["kind"] == "categorical"} == {"onehot", "high_cardinality"}
+    witness = category_witness(train, schema)
+    assert witness.num_rows == len(pc.unique(train.column("city")))  # the widest categorical sets the rows
+    full = build_preprocessor(schema, "xgboost", "classification")
+    full.fit(to_frame(train, schema))
+    model = fit(train, {"label_column": "label", "task": "classification", "features": features},
+                "xgboost", {"n_estimators": 5}, high_cardinality=20)
+    fitted = {name: step for name, step, _ in model.preprocessor.transformers_}
+    for name, step, _ in full.transformers_:
+        encoder = step.steps[-1][1] if hasattr(step, "steps") else step
+        mine = fitted[name].steps[-1][1] if hasattr(fitted[name], "steps") else fitted[name]
+        for theirs, ours in zip(getattr(encoder, "categories_", []), getattr(mine, "categories_", [])):
+            assert list(map(str, theirs)) == list(map(str, ours))  # str: NaN == NaN
+    assert list(full.get_feature_names_out()) == model.transformed_names
+    for table in (train, new):
+        expected = np.asarray(full.transform(to_frame(table, schema)), dtype=np.float64)
+        assert model.transform(table).tobytes() == expected.tobytes()
