@@ -288,3 +288,16 @@ def test_random_split_is_stratified_and_seeded():
     again, _, _ = split(table, spec(timestamp=None))
     other, _, _ = split(table, spec(timestamp=None), seed=1)
     assert again.equals(train) and not other.equals(train)
+
+
+@pytest.mark.parametrize("labels", [
+    pa.array([1, 0, None, 2, 10, 1]), pa.array(["b", "a", None, "B", "a"]), pa.array([True, False, None, True]),
+    pa.array([9.5, 10.0, 1e20, 9.5]), pa.chunked_array([[1, 2], [2, None]]),
+])
+def test_class_codes_order_classes_as_their_text(labels):
+    """The stratified split draws from class codes: they must number the classes as stratifying
+    by str() of each value did (so every split stays the one earlier versions drew)."""
+    from dwml_py.training_set import _class_codes
+
+    _, by_text = np.unique(np.asarray(labels.to_pylist(), dtype=object).astype(str), return_inverse=True)
+    assert _class_codes(labels).tolist() == by_text.tolist()
