@@ -25,6 +25,12 @@ only in `missing_rate`.
 
 The score (`feature` = "__score__", kind "score"): P(positive class) for binary classification,
 the prediction for regression, profiled like a numeric feature.
+
+Training sets above `SAMPLE_ROWS` rows are profiled on a systematic sample of that many
+(`profile_sample`; the out-of-core path samples the same way): scoring every training row again
+cost as much as a fifth of the fit, and with 200,000 rows a decile cut sits within about 0.1
+percentile points of the whole set's (one binomial standard error: 0.07 points at the first
+decile, 0.11 at the median).
 """
 
 from __future__ import annotations
@@ -41,6 +47,13 @@ SCORE_FEATURE = "__score__"
 OTHER_CATEGORY = "__other__"
 TOP_CATEGORIES = 50
 DEFAULT_BINS = 10
+SAMPLE_ROWS = 200_000  # training rows a reference profile is computed on, at most
+
+
+def profile_sample(train: pa.Table, rows: int = SAMPLE_ROWS) -> pa.Table:
+    """Every k-th row of `train` (k = ceil(n / rows)): the whole table when it has `rows` or fewer."""
+    step = -(-train.num_rows // max(1, rows))
+    return train if step <= 1 else train.take(pa.array(np.arange(0, train.num_rows, step)))
 
 
 def quantile_cuts(values: np.ndarray, bins: int = DEFAULT_BINS) -> list[float]:

@@ -126,7 +126,7 @@ def train(project, name: str, algorithm: str = "xgboost", params: dict | None = 
     False forbids it. `batch_rows` overrides `vars: dwml: training: batch_rows`.
     """
     from dwml_py import out_of_core as ooc
-    from dwml_py.reference_profile import reference_profile
+    from dwml_py.reference_profile import profile_sample, reference_profile
     from dwml_py.tracking import start_run
     from dwml_py.training import evaluate, fit
     from dwml_py.training_set import build_training_query, fetch_training_table, fingerprint, resolve_spec, split
@@ -212,11 +212,14 @@ def train(project, name: str, algorithm: str = "xgboost", params: dict | None = 
             started = time.perf_counter()
             with progress.step("Storing the artifact and the reference profile") as step:
                 artifact = run.log_artifact(model.to_bytes(), name=MODEL_ARTIFACT, artifact_format=MODEL_FORMAT)
+                if not mode["out_of_core"]:  # (the streamed path returned its profile sample already)
+                    train_rows = profile_sample(train_rows)
                 profile_rows = reference_profile(train_rows, model, model.predict_score(train_rows))
                 run.on_finish(_reference_writer(name, profile_rows))
                 run.register(name, artifact=MODEL_ARTIFACT, description=f"{algorithm} on {spec.feature_table}")
                 step.summary = f"sha256 {artifact.sha256[:12]}..., {len(profile_rows)} reference rows" + (
-                    f" (profiled on a sample of {train_rows.num_rows:,} training rows)" if mode["out_of_core"] else "")
+                    f" (profiled on a sample of {train_rows.num_rows:,} training rows)"
+                    if train_rows.num_rows < split_info["train_rows"] else "")
             durations["store"] = time.perf_counter() - started
             run.set(durations={k: round(v, 3) for k, v in durations.items()})
         version = run.version or {}

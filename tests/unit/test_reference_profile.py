@@ -106,3 +106,13 @@ def test_reference_profile_errors():
         reference_profile(pa.table({"y": [1.0]}), model)
     with pytest.raises(InputError, match="one number per training row"):
         reference_profile(pa.table({"x": [1.0, 2.0]}), model, scores=np.array([0.5]))
+
+
+def test_profile_sample_takes_every_kth_row_above_the_limit():
+    from dwml_py.reference_profile import profile_sample
+
+    table = pa.table({"x": np.arange(1_001)})
+    assert profile_sample(table, rows=2_000) is table
+    assert profile_sample(table, rows=1_001) is table
+    sample = profile_sample(table, rows=100)  # k = ceil(1001 / 100) = 11
+    assert sample.column("x").to_pylist() == list(range(0, 1_001, 11)) and sample.num_rows <= 100
