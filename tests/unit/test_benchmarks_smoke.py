@@ -42,7 +42,8 @@ def test_json_shape(result):
     names = {(f["bench"], f["name"]) for f in result["figures"]}
     assert {("profile", "profile_vs_floor"), ("drift", "drift_vs_floor"), ("drift", "numpy_vs_dwml"),
             ("drift", "evidently_per_row_vs_dwml"), ("scoring", "predict_vs_bare"),
-            ("training", "fit_vs_bare_xgboost"), ("catalog", "manifest_load"),
+            ("training", "fit_vs_bare_xgboost"), ("training", "train_without_gates_vs_bare"),
+            ("training", "gates_vs_bare"), ("catalog", "manifest_load"),
             ("catalog", "suggest_features")} <= names
 
 
@@ -65,6 +66,14 @@ def test_checks_made_along_the_way(result):
     if sql is not None and sql["seconds"] is not None:
         assert sql["extra"]["max_abs_diff"] < 1e-5
     assert by_name["drift_vs_floor"]["extra"]["drifting"]  # the current table drifts by construction
+    # a real `dwml train` on a dbt-built feature model: its gates ran and passed, its time minus
+    # theirs is the figure, and the bare fit used the run's own training split
+    run = by_name["train_without_gates_vs_bare"]
+    assert run["target"] == 1.15 and run["extra"]["train_rows"] == 1_600  # 80% of 2,000
+    assert run["extra"]["gates"] == {"quality": "pass", "governance": "pass", "cost": "pass"}
+    durations = run["extra"]["durations"]
+    assert run["seconds"] == pytest.approx(run["extra"]["total_s"] - durations["gates"], abs=2e-3)
+    assert by_name["gates_vs_bare"]["seconds"] == durations["gates"]
 
 
 def test_table_format():
