@@ -25,6 +25,15 @@ from warehouse-side counts, see model_selection.data_characteristics).
 
 The gate: `cost_gate(estimate)` compares with `vars: dwml: cost: {max_seconds, max_memory_mb}`
 of dbt_project.yml (or explicit budgets); train_model refuses a run over budget unless overridden.
+
+The gate needs a verdict, not the best estimate, so `estimate_training_cost(..., budget=...)`
+first times one fit at the smallest calibration size s and bounds the run from above: with
+t(n) = c + a*n^b, c >= 0 and b <= the algorithm's largest exponent b_max, t(n) <= t(s) *
+(n/s)^b_max for n >= s, and likewise the traced memory m0 + k*n <= m(s) * n/s. When that bound
+is within the budget the gate passes on it (`method` says so, `upper_bound` is true) and the
+other calibration fits are skipped: they cost several times the smallest one, and on a busy
+machine several times the run's own fit. Only a run whose bound exceeds the budget is calibrated
+in full, so a refusal always rests on the full estimate.
 """
 
 from __future__ import annotations
@@ -50,6 +59,8 @@ CALIBRATION_FRACTION = 0.25
 ARROW_COPIES = 2.0  # the fetched table + its train/holdout copies made by split()
 METHOD = "power-law t = c + a*n^b (b clamped per algorithm) from timed fits on a warehouse sample; " \
          "memory = traced fit peak (linear in n) + Arrow data"
+BOUND_METHOD = "upper bound t(s) * (n/s)^b_max and m(s) * n/s + Arrow data from one timed fit on s sampled rows " \
+               "(within the budget, so the full calibration was skipped)"
 
 
 def calibration_sizes(train_rows: int) -> list[int]:
@@ -196,9 +207,12 @@ def estimate_from_sample(sample: pa.Table, spec, algorithm: str, rows: int, tota
 
 def estimate_training_cost(warehouse, spec, algorithm: str = "xgboost", params: dict | None = None,
                            holdout_fraction: float = 0.2, seed: int = 0, repeats: int = 2,
-                           progress: Progress = SILENT) -> dict:
+                           progress: Progress = SILENT, budget: dict | None = None) -> dict:
     """{model, algorithm, rows, columns, predicted_seconds, predicted_peak_mb, calibration, method, ...}
-    for the training run of `spec`: counts in the warehouse, one sample fetched, timed small fits."""
+    for the training run of `spec`: counts in the warehouse, one sample fetched, timed small fits.
+
+    With `budget` ({max_seconds, max_memory_mb}, as cost_budget gives) an upper bound from one
+    small fit is returned instead when it is within the budget (see the module docstring)."""
     from dwml_py.model_selection import data_characteristics, sample_training_table
 
     with progress.step(f"Counting the training set of {spec.model_name}") as step:
@@ -207,9 +221,45 @@ def estimate_training_cost(warehouse, spec, algorithm: str = "xgboost", params: 
     largest = calibration_sizes(ch["train_rows"])[-1]
     with progress.step(f"Sampling {largest:,} rows for calibration"):
         sample = sample_training_table(warehouse, spec, largest, seed=seed)
-    result = estimate_from_sample(sample, spec, algorithm, ch["train_rows"], total_rows=ch["rows"], params=params,
-                                  seed=seed, repeats=repeats, progress=progress)
+    result = None
+    if budget and any(v is not None for v in budget.values()):
+        result = bound_from_sample(sample, spec, algorithm, ch["train_rows"], total_rows=ch["rows"], params=params,
+                                   seed=seed, progress=progress)
+        if not within_budget(result, budget):
+            result = None  # near or over the budget: the verdict rests on the full calibration
+    if result is None:
+        result = estimate_from_sample(sample, spec, algorithm, ch["train_rows"], total_rows=ch["rows"],
+                                      params=params, seed=seed, repeats=repeats, progress=progress)
     return {"model": spec.model_name, **result, "total_rows": ch["rows"], "holdout_fraction": holdout_fraction}
+
+
+def bound_from_sample(sample: pa.Table, spec, algorithm: str, rows: int, total_rows: int | None = None,
+                      params: dict | None = None, seed: int = 0, progress: Progress = SILENT) -> dict:
+    """Upper bounds of the time and memory of fitting `rows` rows from one fit on the smallest
+    calibration size of `sample` (the first of two runs pays imports and thread start-up)."""
+    from dwml_py.training import _canonical_algorithm
+
+    algorithm = _canonical_algorithm(algorithm, spec.task if hasattr(spec, "task") else spec["task"])
+    size = min(calibration_sizes(rows)[0], sample.num_rows)
+    shuffled = sample.take(np.random.default_rng(seed).permutation(sample.num_rows))  # as calibrate() draws
+    with progress.step(f"Bounding the cost of {algorithm} from a fit on {size:,} rows") as step:
+        point = measure_fit(shuffled.slice(0, size), spec, algorithm, params, seed, repeats=2, memory=True)
+        step.update(f"{size:,} rows: {point['seconds']:.2f} s")
+    scale = max(1.0, rows / max(size, 1))
+    exponent = EXPONENTS.get(algorithm, (0.8, 1.3))[1]
+    data_mb = ARROW_COPIES * sample.nbytes / max(sample.num_rows, 1) * (total_rows or rows) / 1e6
+    columns = len(spec.features if hasattr(spec, "features") else spec["features"])
+    return {"algorithm": algorithm, "rows": int(rows), "columns": columns,
+            "predicted_seconds": round(point["seconds"] * scale ** exponent, 3),
+            "predicted_peak_mb": round(point["peak_mb"] * scale + data_mb, 2), "data_mb": round(data_mb, 2),
+            "calibration": [point], "method": BOUND_METHOD, "upper_bound": True}
+
+
+def within_budget(estimate: dict, budget: dict) -> bool:
+    """Both predictions at or under their budgets (an unset budget holds anything)."""
+    seconds, mb = budget.get("max_seconds"), budget.get("max_memory_mb")
+    return (seconds is None or estimate["predicted_seconds"] <= seconds) and \
+        (mb is None or estimate["predicted_peak_mb"] <= mb)
 
 
 # -- the gate ------------------------------------------------------------------------------------

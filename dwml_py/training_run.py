@@ -44,7 +44,7 @@ def _refusal(gate: str, result: dict) -> str:
 
 
 def run_gates(project, spec, warehouse, override: list[str], reason: str | None, progress: Progress,
-              algorithm: str) -> dict:
+              algorithm: str, params: dict | None = None) -> dict:
     """Run the three gates; raise GateRefused naming every refusal (after all have run)."""
     from dwml_py.governance import governance_gate
     from dwml_py.quality import quality_gate
@@ -65,11 +65,11 @@ def run_gates(project, spec, warehouse, override: list[str], reason: str | None,
     else:
         with progress.step("Cost gate (estimated time and memory against the budget)") as step:
             results["cost"] = cost_gate_for(project, spec, warehouse, algorithm, override="cost" in override,
-                                            reason=reason)
+                                            reason=reason, params=params)
             estimate = results["cost"]["estimate"]
             step.summary = results["cost"]["decision"] + (
-                f": about {estimate['predicted_seconds']:.0f} s, {estimate['predicted_peak_mb']:.0f} MB" if estimate
-                else " (no budget configured)")
+                f": {'at most' if estimate.get('upper_bound') else 'about'} {estimate['predicted_seconds']:.0f} s, "
+                f"{estimate['predicted_peak_mb']:.0f} MB" if estimate else " (no budget configured)")
     refused = [g for g in GATES if not results[g].get("passed")]
     if refused:
         raise GateRefused(
@@ -81,7 +81,7 @@ def run_gates(project, spec, warehouse, override: list[str], reason: str | None,
 
 
 def cost_gate_for(project, spec, warehouse, algorithm: str, override: bool, reason: str | None,
-                  progress: Progress = SILENT) -> dict:
+                  progress: Progress = SILENT, params: dict | None = None) -> dict:
     """Estimate the run's time and memory and compare them with the project's budget
     (`vars: dwml: cost:`). With no budget configured nothing is estimated: the gate passes and
     says so, which keeps unbudgeted runs from paying for calibration fits."""
@@ -92,7 +92,9 @@ def cost_gate_for(project, spec, warehouse, algorithm: str, override: bool, reas
     if budget["max_seconds"] is None and budget["max_memory_mb"] is None:
         return {"passed": True, "decision": "pass", "reasons": ["no budget configured (vars: dwml: cost:)"],
                 "estimate": None, "budget": budget, "audit_event_id": None}
-    estimate = estimate_training_cost(warehouse, spec, algorithm)
+    # the run's own parameters (1,000 trees cost more than the default 300), bounded from one
+    # small fit when that already fits the budget (see cost_estimate)
+    estimate = estimate_training_cost(warehouse, spec, algorithm, params=params, budget=budget)
     verdict = cost_gate(estimate, project_config=project.config)
     passed = bool(verdict["passed"])
     decision = "pass" if passed else ("overridden" if override else "fail")
@@ -155,7 +157,7 @@ def train(project, name: str, algorithm: str = "xgboost", params: dict | None = 
                     task=spec.task, algorithm=algorithm, seed=seed,
                     manifest_checksum=spec.feature_checksum, dbt_invocation_id=invocation_id)
             started = time.perf_counter()
-            gates = run_gates(project, spec, warehouse, override, reason, progress, algorithm)
+            gates = run_gates(project, spec, warehouse, override, reason, progress, algorithm, params)
             durations["gates"] = time.perf_counter() - started
             run.set(gates={g: _gate_summary(r) for g, r in gates.items()})
 

@@ -107,3 +107,44 @@ def test_doctests():
     import doctest
 
     assert doctest.testmod(ce).failed == 0
+
+
+def test_the_gate_passes_on_an_upper_bound_and_calibrates_in_full_near_the_budget():
+    """One fit at the smallest size bounds the run from above: t(s) * (n/s)^b_max >= c + a*n^b for
+    any c >= 0 and b <= b_max, and m(s) * n/s >= m0 + k*n. Within the budget that is the verdict."""
+    table, rows = make_table(), 16_000
+    bound = ce.bound_from_sample(table, SPEC, "logistic", rows)
+    size = ce.calibration_sizes(rows)[0]
+    (point,) = bound["calibration"]
+    assert bound["upper_bound"] and point["rows"] == size and bound["algorithm"] == "logistic"
+    scale = rows / size
+    assert bound["predicted_seconds"] == pytest.approx(point["seconds"] * scale ** ce.EXPONENTS["logistic"][1],
+                                                       rel=1e-2)
+    assert bound["predicted_peak_mb"] == pytest.approx(point["peak_mb"] * scale + bound["data_mb"], rel=1e-2)
+    # the bound lies above any curve the full calibration may fit through points at or above s
+    model = ce.fit_time_model(points(0.05, 1e-4, 1.25, sizes=(size, 2 * size, 4 * size)), "logistic")
+    through = model["c"] + model["a"] * rows ** model["b"]
+    assert points(0.05, 1e-4, 1.25, sizes=(size,))[0]["seconds"] * scale ** 1.25 >= through * (1 - 1e-6)
+    assert ce.within_budget(bound, {"max_seconds": bound["predicted_seconds"], "max_memory_mb": None})
+    assert not ce.within_budget(bound, {"max_seconds": None, "max_memory_mb": bound["predicted_peak_mb"] / 2})
+
+
+def test_estimate_with_a_budget_bounds_first_and_calibrates_in_full_only_near_it(tmp_path):
+    from dwml_py.warehouse.duckdb import DuckDBWarehouse
+
+    warehouse = DuckDBWarehouse(str(tmp_path / "w.duckdb"))
+    try:
+        warehouse.write_arrow(make_table(n=12_000), "main", "f", mode="replace")
+        roomy = ce.estimate_training_cost(warehouse, SPEC, "logistic", budget={"max_seconds": 1e6,
+                                                                               "max_memory_mb": 1e6})
+        assert roomy["upper_bound"] and len(roomy["calibration"]) == 1 and roomy["rows"] == 9_600
+        assert roomy["method"] == ce.BOUND_METHOD
+        tight = ce.estimate_training_cost(warehouse, SPEC, "logistic", repeats=1,
+                                          budget={"max_seconds": roomy["predicted_seconds"] / 1e6,
+                                                  "max_memory_mb": None})
+        assert "upper_bound" not in tight and len(tight["calibration"]) == 3 and tight["method"] == ce.METHOD
+        assert not ce.cost_gate(tight, budget_seconds=roomy["predicted_seconds"] / 1e6)["passed"]
+        unbudgeted = ce.estimate_training_cost(warehouse, SPEC, "logistic", repeats=1)
+        assert len(unbudgeted["calibration"]) == 3  # `dwml estimate` always calibrates in full
+    finally:
+        warehouse.close()
