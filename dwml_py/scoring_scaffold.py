@@ -4,6 +4,9 @@ The model is `select * from ({{ dwml.dwml_predict(NAME, ref(FEATURE_MODEL), alia
 materialised as a table and tagged `dwml_scoring`, so `dbt run` scores the feature model with
 whatever version the alias points at (a rollback needs no new file). The tag lets a `dbt build`
 on a fresh warehouse, where nothing is deployed yet, leave it out: `--exclude tag:dwml_scoring`.
+Its post_hook `dwml.dwml_log_predictions(ENTITY, timestamp=TIMESTAMP)` copies the scores into
+dwml.predictions (source 'sql'), in the model's transaction, so monitoring sees them
+(macros/scoring/dwml_log_predictions.sql; the var dwml: scoring: log_predictions: false turns it off).
 
 Its yml tests the key: not_null and unique on the entity column when it is unique on its own in
 the scored relation, otherwise not_null on each key column and `dwml.unique_combination_of_columns`
@@ -66,19 +69,35 @@ def plan(project, warehouse, ml_model: str, version_row: dict, spec: dict, task:
     entity = [entity] if isinstance(entity, str) else list(entity)
     timestamp = spec.get("timestamp")
     keys = _key_columns(warehouse, spec, entity, timestamp)
-    config = [f"materialized='table'", f"tags=[{TAG!r}]"] + ([f"enabled=({enabled})"] if enabled else [])
-    sql_body = (
-        "{{ config(" + ", ".join(config) + ") }}\n\n"
-        f"-- Scores {feature_model} in the warehouse with the version of the ML model {ml_model!r} that the alias\n"
-        f"-- {alias!r} points at when dbt runs (dwml deploy compiles it to SQL; a rollback needs no new file).\n"
-        "select * from (\n"
-        f"  {{{{ dwml.dwml_predict({ml_model!r}, {ref}, alias={alias!r}) }}}}\n"
-        ") as scored\n")
+    sql_body = model_sql(ml_model, feature_model, ref, alias, entity, timestamp, enabled)
     what = f"dwml deploy {ml_model} --scaffold"
     yml_body = _yml(name, ml_model, feature_model, alias, entity, timestamp, keys, task)
     return Scaffold(name=name, keys=keys, what=what,
                     files={folder / f"{name}.sql": with_header(sql_body, "--", what),
                            folder / f"{name}.yml": with_header(yml_body, "#", what)})
+
+
+def model_sql(ml_model: str, feature_model: str, ref: str, alias: str, entity: list[str], timestamp: str | None,
+              enabled: str | None = None) -> str:
+    """The scoring model's SQL (without the checksum header): dwml_predict over the feature model,
+    with the post_hook dwml_log_predictions that copies its rows into dwml.predictions.
+
+    >>> print(model_sql("churn", "feats", "ref('feats')", "production", ["id"], "day").splitlines()[1])
+              post_hook="{{ dwml.dwml_log_predictions(['id'], timestamp='day') }}") }}
+    """
+    hook = "{{ dwml.dwml_log_predictions(" + repr(list(entity)) + (f", timestamp={timestamp!r}" if timestamp else "") \
+        + ") }}"
+    config = [f"materialized='table'", f"tags=[{TAG!r}]"] + ([f"enabled=({enabled})"] if enabled else [])
+    return (
+        "{{ config(" + ", ".join(config) + ",\n"
+        f"          post_hook={hook!r}) }}}}\n\n"
+        f"-- Scores {feature_model} in the warehouse with the version of the ML model {ml_model!r} that the alias\n"
+        f"-- {alias!r} points at when dbt runs (dwml deploy compiles it to SQL; a rollback needs no new file).\n"
+        "-- The post_hook copies the scores into dwml.predictions (source 'sql'), where monitoring reads them\n"
+        "-- (the var dwml: scoring: log_predictions: false turns that off).\n"
+        "select * from (\n"
+        f"  {{{{ dwml.dwml_predict({ml_model!r}, {ref}, alias={alias!r}) }}}}\n"
+        ") as scored\n")
 
 
 def _check_name_free(project, name: str, path: Path) -> None:

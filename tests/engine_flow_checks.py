@@ -26,7 +26,8 @@ def assert_flow_matches_duckdb(other: dict, duck: dict, fingerprint_method: str)
 
     # -- deploy and batch scoring: the same score for every row -------------------------------------
     assert other["deploy"]["version"] == 1 and other["deploy"]["passed"] is True
-    assert other["predict"]["rows"] == duck["predict"]["rows"] == len(other["scores"]) == other["prediction_rows"]
+    assert other["predict"]["rows"] == duck["predict"]["rows"] == len(other["scores"])
+    assert other["prediction_rows"] == 2 * len(other["scores"])  # the batch, and the dbt run's copy (below)
     assert other["scores"].keys() == duck["scores"].keys()
     assert max(abs(other["scores"][k] - duck["scores"][k]) for k in duck["scores"]) < 1e-9
 
@@ -34,6 +35,8 @@ def assert_flow_matches_duckdb(other: dict, duck: dict, fingerprint_method: str)
     assert other["sql_scores"].keys() == other["scores"].keys() == duck["sql_scores"].keys()
     assert max(abs(other["sql_scores"][k] - other["scores"][k]) for k in other["scores"]) < 1e-6  # float32 splits
     assert max(abs(other["sql_scores"][k] - duck["sql_scores"][k]) for k in other["scores"]) < 1e-6
+    # ... copied into dwml.predictions (source 'sql') by its post_hook, keyed as batch scoring keys them
+    assert other["logged"] == other["sql_scores"] and duck["logged"] == duck["sql_scores"]
 
     # -- profile: equal on both engines, and equal to numpy on the rows ------------------------------
     p_other, p_duck = other["profile"], duck["profile"]

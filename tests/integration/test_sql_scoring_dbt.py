@@ -1,8 +1,9 @@
 """SQL scoring through dbt on the demo: a plain `dbt build` skips the scoring model before any
 deploy; `dwml_predict` names the missing deployment; `dwml deploy --scaffold` writes a model that
 builds and passes its tests on `dbt build`, with scores equal to TrainedModel.predict_score and to
-batch scoring; a deploy of another version and a rollback change what `dbt run` scores with; a
-version that cannot be compiled still deploys and the macro says why; hand edits are protected.
+batch scoring, logged into dwml.predictions by its post_hook; a deploy of another version and a
+rollback change what `dbt run` scores with; a version that cannot be compiled still deploys and the
+macro says why; hand edits are protected.
 
 The project is copied into tmp_path first, so scaffolded models never land in the checkout."""
 
@@ -118,6 +119,8 @@ def test_dbt_scores_with_the_deployed_version(demo_copy, duckdb_path, monkeypatc
     sql_path = project.project_dir / "models/ml_scoring/churn_scores.sql"
     assert scaffold["sql_path"] == str(sql_path) and "dwml.dwml_predict('churn', ref('customer_features')" in \
         sql_path.read_text()
+    assert "post_hook=\"{{ dwml.dwml_log_predictions(['customer_id'], timestamp='snapshot_date') }}\"" in \
+        sql_path.read_text()
     yml = (project.project_dir / "models/ml_scoring/churn_scores.yml").read_text()
     assert "dwml.values_within_range" in yml and "unique_combination_of_columns" in yml
     stored = query(duckdb_path, "select version, dialect, status, sql_chars from dwml.scoring_sql")
@@ -130,6 +133,8 @@ def test_dbt_scores_with_the_deployed_version(demo_copy, duckdb_path, monkeypatc
     v1 = expected_scores(project, duckdb_path, 1)
     first = dbt_scores(duckdb_path)
     assert max_diff(first, v1) < 1e-6 and {v for _, v in first.values()} == {1}
+    # the post_hook logged them (tests/integration/test_sql_scores_logged.py checks the rows)
+    assert query(duckdb_path, "select count(*) from dwml.predictions where source = 'sql'")[0][0] == len(first)
     labels = query(duckdb_path, f"select distinct predicted_label, model_name from main.{SCORES}")
     assert {m for _, m in labels} == {"churn"} and {lbl for lbl, _ in labels} <= {"0", "1"}
 

@@ -73,6 +73,8 @@ def run_engine(project: Project, drift_after: str, cost_gate: bool) -> dict:
         out["drift_rows"] = warehouse.fetch_scalar(
             f"SELECT count(*) FROM dwml.drift_metrics WHERE drift_run_id = '{out['drift']['drift_run_id']}'")
         out["prediction_rows"] = warehouse.fetch_scalar("SELECT count(*) FROM dwml.predictions")
+        out["logged"] = {(r["entity_key"], str(r["snapshot_at"])[:10]): r["score"] for r in warehouse.fetch_rows(
+            "SELECT entity_key, snapshot_at, score FROM dwml.predictions WHERE source = 'sql'")}
     return out
 
 

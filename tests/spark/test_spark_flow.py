@@ -82,6 +82,9 @@ def run_engine(project: Project, drift_after: str) -> dict:
         out["drift_rows"] = len(_rows(warehouse, "drift_metrics", ["feature"], where=sqlmod.column("drift_run_id").eq(
             sqlmod.literal(out["drift"]["drift_run_id"]))))
         out["prediction_rows"] = len(_rows(warehouse, "predictions", ["batch_id"]))
+        out["logged"] = {(r["entity_key"], str(r["snapshot_at"])[:10]): r["score"] for r in _rows(
+            warehouse, "predictions", ["entity_key", "snapshot_at", "score"],
+            where=sqlmod.column("source").eq(sqlmod.literal("sql")))}
         out["runs"] = {r["run_id"]: r["status"] for r in _rows(warehouse, "runs", ["run_id", "status"])}
     return out
 
