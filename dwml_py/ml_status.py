@@ -1,7 +1,8 @@
 """One overview of every model: `dwml status` (the get_ml_status tool).
 
 Per model: its versions (count, latest), current aliases (with when and by whom they moved),
-the last training run (status, gates, headline holdout metric), the last drift check (dataset
+the last training run (status, gates, headline holdout metric; a run that only logged metrics
+through create_experiment/log_metrics is not a training), the last drift check (dataset
 drift, drifted features, score drift), the last predictions batch and the latest window of the
 last evaluation. Each part is one query over all models (ranked with window functions in the
 warehouse), so the cost does not grow with the number of models; a table dwml has not written
@@ -31,6 +32,8 @@ EMPTY_MESSAGE = ("No models yet. Train one with `dwml train NAME` (a model decla
                  "meta.dwml), or run the whole flow on the demo with `dwml demo run`.")
 
 _RANK = "_dwml_rank"
+RUN_COLUMNS = ["model_name", "run_id", "experiment", "status", "started_at", "finished_at", "task", "algorithm",
+               "feature_model", "gates", "row_count", "error", "created_by"]
 
 
 # -- query building ----------------------------------------------------------------------------
@@ -94,12 +97,27 @@ def aliases_query(model: str | None) -> exp.Select:
                       ["model_name", "alias"], ["set_at"], where=_model_filter(model))
 
 
-def runs_query(model: str | None) -> exp.Select:
-    """The latest run per model (runs that name a model)."""
-    return latest_per(_table("runs"),
-                      ["model_name", "run_id", "experiment", "status", "started_at", "finished_at", "task",
-                       "algorithm", "feature_model", "gates", "row_count", "error", "created_by"],
-                      ["model_name"], ["started_at", "run_id"],
+def _is_training(with_versions: bool) -> exp.Expression:
+    """1 for a run that trained: it records the algorithm it fitted (every `dwml train` run does, from
+    its start, so a run a gate refused counts too), or its artifact was registered as a version (a
+    model trained elsewhere and logged with create_experiment/log_metrics); else 0. A tracked run
+    that only logged metrics or params is an experiment, not a training."""
+    trained = exp.Not(this=exp.Is(this=_col("algorithm"), expression=exp.Null()))
+    if with_versions:
+        registered = (exp.select(_col("run_id")).from_(_table("model_versions"))
+                      .where(exp.Not(this=exp.Is(this=_col("run_id"), expression=exp.Null()))))
+        trained = exp.or_(trained, exp.In(this=_col("run_id"), query=exp.Subquery(this=registered)))
+    return exp.Case(ifs=[exp.If(this=trained, true=exp.Literal.number(1))], default=exp.Literal.number(0))
+
+
+def runs_query(model: str | None, with_versions: bool = True) -> exp.Select:
+    """The latest training run per model (runs that name a model), or, for a model with none, its
+    latest run, with `is_training` 0 (the model is still listed; it has no last training).
+    `with_versions`: whether dwml.model_versions exists to tell registered runs by."""
+    runs = exp.select(*[_col(c) for c in RUN_COLUMNS],
+                      exp.alias_(_is_training(with_versions), "is_training", quoted=True)).from_(_table("runs"))
+    return latest_per(runs.subquery("runs"), [*RUN_COLUMNS, "is_training"], ["model_name"],
+                      ["is_training", "started_at", "run_id"],
                       where=_and(exp.Not(this=exp.Is(this=_col("model_name"), expression=exp.Null())),
                                  _model_filter(model)))
 
@@ -286,17 +304,19 @@ def ml_status(warehouse, model: str | None = None) -> dict:
     reader = _Reader(warehouse)
     versions = {r["model_name"]: r for r in reader.rows("model_versions", versions_query(model))}
     aliases = _grouped(reader.rows("model_aliases", aliases_query(model)))
-    runs = {r["model_name"]: r for r in reader.rows("runs", runs_query(model))}
+    listed = reader.rows("runs", runs_query(model, reader.exists("model_versions")))
+    runs = {r["model_name"]: r for r in listed if r["is_training"]}
     run_ids = sorted(r["run_id"] for r in runs.values())
     holdout = _grouped(reader.rows("run_metrics", holdout_metrics_query(run_ids)) if run_ids else [], "run_id")
     drift = _grouped(reader.rows("drift_metrics", drift_query(model)))
     predictions = {r["model_name"]: r for r in reader.rows("predictions", predictions_query(model))}
     performance = _grouped(reader.rows("performance_metrics", performance_query(model)))
 
-    names = sorted(set(versions) | set(runs))
+    names = sorted(set(versions) | {r["model_name"] for r in listed})
     if model is not None and not names:
         known = [r["model_name"] for table, query in (("model_versions", versions_query(None)),
-                                                       ("runs", runs_query(None))) for r in reader.rows(table, query)]
+                                                       ("runs", runs_query(None, reader.exists("model_versions"))))
+                 for r in reader.rows(table, query)]
         raise NotFoundError(f"No model named {model!r}: it has no versions and no runs.",
                             hint=did_you_mean(model, known) + " (`dwml status` lists every model).")
     models = []

@@ -286,3 +286,32 @@ def test_renderer_shows_every_part_at_any_width(status, monkeypatch, width):
         RENDERERS["get_ml_status"]({"models": [{"model_name": "x"}]})
         RENDERERS["get_ml_status"]({})
     assert "x" in capture.get() and "No models yet" in capture.get()
+
+
+def test_experiment_runs_do_not_replace_the_last_training(project):
+    """A create_experiment/log_metrics run started after a training run is not the last training;
+    a run whose artifact was registered is one even without an algorithm; a model known only by
+    an experiment run is listed without a last training."""
+    from dwml_py.tools.experiment_tools import create_experiment, log_metrics
+    from dwml_py.warehouse import connect
+
+    with connect(project) as wh:
+        ensure_tables(wh)
+        write(wh, "runs", [run("train-1", "churn", "finished", at(0), "classification"),
+                           {**run("agent-1", "price", "finished", at(0)), "algorithm": None},
+                           {**run("agent-2", "price", "finished", at(1)), "algorithm": None}])
+        write(wh, "model_versions", [version("churn", 1, "train-1", at(0.5)), version("price", 1, "agent-1", at(0.5))])
+    for model in ("churn", "price", "notebook"):
+        created = create_experiment(project, f"{model}-ideas", model_name=model, params=["lr=0.1"])
+        log_metrics(project, created["run_id"], metrics=["roc_auc=0.99"], split="holdout", finish=True)
+
+    with connect(project) as wh:
+        models = {m["model_name"]: m for m in ml_status(wh)["models"]}
+        experiments = {r["model_name"]: r["run_id"] for r in wh.fetch_rows(
+            "select model_name, run_id from dwml.runs where experiment like '%-ideas'")}
+    assert sorted(models) == ["churn", "notebook", "price"]
+    churn = models["churn"]["last_training"]
+    assert churn["run_id"] == "train-1" and churn["registered_version"] == 1 and churn["algorithm"] == "xgboost"
+    assert models["price"]["last_training"]["run_id"] == "agent-1"  # registered: it trained; agent-2 did not
+    assert models["notebook"]["last_training"] is None and models["notebook"]["versions"] is None
+    assert set(experiments) == {"churn", "price", "notebook"}  # the experiment runs exist, newer than the trainings
