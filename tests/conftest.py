@@ -3,6 +3,7 @@ never touch the checkout's warehouse.duckdb or target/ and can run in parallel."
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -23,6 +24,35 @@ def _isolated_dbt_env(tmp_path, monkeypatch):
     for name in ("DBT_PROFILES_DIR", "DBT_PROJECT_DIR", "DBT_TARGET"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(REPO_ROOT)
+
+
+# The variables the autouse fixture below sets per test; module- and session-scoped demos set
+# them once for their own folder with `shared_env`.
+ISOLATED = ("DWML_DUCKDB_PATH", "DBT_TARGET_PATH", "DBT_LOG_PATH", "DWML_ARTIFACT_DIR")
+
+
+def isolated_paths(base: Path) -> dict[str, str]:
+    """A warehouse file, dbt target and log folders and an artifact folder under `base`."""
+    return {"DWML_DUCKDB_PATH": str(base / "warehouse.duckdb"), "DBT_TARGET_PATH": str(base / "dbt_target"),
+            "DBT_LOG_PATH": str(base / "dbt_logs"), "DWML_ARTIFACT_DIR": str(base / "artifacts")}
+
+
+@contextlib.contextmanager
+def shared_env(env: dict[str, str]):
+    """dwml and dbt pointed at `env`'s files from the checkout, for fixtures wider than one test
+    (the autouse isolation below is per test, so it cannot serve them)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        mp.chdir(REPO_ROOT)
+        yield mp
+
+
+def use_shared_env(monkeypatch, env: dict[str, str]) -> None:
+    """Point one test's isolated environment at a module's shared files."""
+    for key in ISOLATED:
+        monkeypatch.setenv(key, env[key])
 
 
 @pytest.fixture

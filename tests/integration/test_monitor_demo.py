@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from dwml_py.cli import app
 from dwml_py.dbt_runner import run_dbt
+from tests.conftest import REPO_ROOT, isolated_paths, shared_env, use_shared_env
 from dwml_py.demo import DemoConfig, generate_demo
 from dwml_py.demo.generator import shift_start
 
@@ -23,7 +24,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CONFIG = DemoConfig(customers=1500, seed=11)
 SHIFT = shift_start(CONFIG)  # 2025-08-01
-ENV = ("DWML_DUCKDB_PATH", "DBT_TARGET_PATH", "DBT_LOG_PATH", "DWML_ARTIFACT_DIR")
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +33,9 @@ def demo_env(tmp_path_factory):
     from dwml_py.deployment import deploy
     from dwml_py.project import Project
     from dwml_py.training_run import train
-    from tests.conftest import REPO_ROOT
 
-    base = tmp_path_factory.mktemp("monitor_demo")
-    env = {"DWML_DUCKDB_PATH": str(base / "warehouse.duckdb"), "DBT_TARGET_PATH": str(base / "dbt_target"),
-           "DBT_LOG_PATH": str(base / "dbt_logs"), "DWML_ARTIFACT_DIR": str(base / "artifacts")}
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        mp.chdir(REPO_ROOT)
+    env = isolated_paths(tmp_path_factory.mktemp("monitor_demo"))
+    with shared_env(env):
         project = Project.locate(REPO_ROOT)
         generate_demo(project, CONFIG)
         assert run_dbt(project, ["build"]).success
@@ -59,8 +52,7 @@ def demo_env(tmp_path_factory):
 
 @pytest.fixture
 def demo(demo_env, monkeypatch, project):
-    for key in ENV:  # point this test's isolated environment (conftest) at the module's warehouse
-        monkeypatch.setenv(key, demo_env[key])
+    use_shared_env(monkeypatch, demo_env)
     return project
 
 

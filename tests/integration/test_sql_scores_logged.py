@@ -17,12 +17,12 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from dwml_py.dbt_runner import run_dbt
+from tests.conftest import REPO_ROOT, isolated_paths, shared_env, use_shared_env
 from dwml_py.tracking import utcnow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SCORES = "churn_scores"
-ENV = ("DWML_DUCKDB_PATH", "DBT_TARGET_PATH", "DBT_LOG_PATH", "DWML_ARTIFACT_DIR")
 HOSTILE = 'we"ird key'  # a column name that must be quoted in SQL and escaped in JSON
 HOSTILE_SQL = '"we""ird key"'
 OFF = ["--vars", "{dwml: {scoring: {log_predictions: false}}}"]
@@ -58,16 +58,10 @@ def demo_env(tmp_path_factory):
     from dwml_py.deployment import deploy
     from dwml_py.project import Project, copy_project
     from dwml_py.training_run import train
-    from tests.conftest import REPO_ROOT
 
     base = tmp_path_factory.mktemp("sql_scores_logged")
-    env = {"DWML_DUCKDB_PATH": str(base / "warehouse.duckdb"), "DBT_TARGET_PATH": str(base / "dbt_target"),
-           "DBT_LOG_PATH": str(base / "dbt_logs"), "DWML_ARTIFACT_DIR": str(base / "artifacts")}
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        mp.chdir(REPO_ROOT)
+    env = isolated_paths(base)
+    with shared_env(env):
         project = Project.locate(copy_project(REPO_ROOT, base / "project"))
         probes = project.project_dir / "models" / "probes"
         probes.mkdir()
@@ -82,8 +76,7 @@ def demo_env(tmp_path_factory):
 
 @pytest.fixture
 def demo(demo_env, monkeypatch):
-    for key in ENV:  # point this test's isolated environment (conftest) at the module's warehouse
-        monkeypatch.setenv(key, demo_env[key])
+    use_shared_env(monkeypatch, demo_env)
     return demo_env["project"]
 
 

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO_ROOT, isolated_paths, shared_env
 from tests.reliability.helpers import FAST_XGBOOST, ok, sql_exec
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 CUSTOMERS = 500
 
@@ -29,20 +28,14 @@ def built_demo(tmp_path_factory):
     from dwml_py.demo import DemoConfig, generate_demo
     from dwml_py.project import Project
 
-    root = tmp_path_factory.mktemp("reliability_demo")
-    paths = {"DWML_DUCKDB_PATH": root / "warehouse.duckdb", "DBT_TARGET_PATH": root / "target",
-             "DBT_LOG_PATH": root / "logs", "DWML_ARTIFACT_DIR": root / "artifacts"}
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in paths.items():
-            mp.setenv(name, str(value))
-        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        mp.chdir(REPO_ROOT)
+    paths = isolated_paths(tmp_path_factory.mktemp("reliability_demo"))
+    with shared_env(paths):
         project = Project.locate(REPO_ROOT)
         generate_demo(project, DemoConfig(customers=CUSTOMERS, seed=11))
         assert run_dbt(project, ["build"]).success
         ok("train", "churn", *FAST_XGBOOST)
         ok("deploy", "churn", "--version", "1")
-    return paths
+    return {name: Path(value) for name, value in paths.items()}
 
 
 @pytest.fixture
