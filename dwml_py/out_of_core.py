@@ -2,8 +2,8 @@
 
 The in-memory path (training_set.fetch_training_table -> split -> training.fit) holds the whole
 training set several times over: the Arrow table, its train/holdout copies, the pandas frame
-and the float64 model matrix. This path holds one Arrow batch at a time plus XGBoost's quantised
-matrix (one byte per cell at the default 256 bins):
+and the float64 model matrix. This path holds one Arrow batch at a time; XGBoost's quantised
+matrix is built page by page into a cache on disk:
 
 1. **Split without the data** (`StreamedTrainingSet.plan`). Time split: snapshot row counts
    come from one GROUP BY in the warehouse, and the cut is chosen exactly as
@@ -19,15 +19,27 @@ matrix (one byte per cell at the default 256 bins):
    fitted on the whole table. (Imputed medians, scaling and target encoding are not, which is
    why this path is XGBoost only.)
 3. **The fit** (`fit_streamed`): the training rows are streamed again, batch by batch, through
-   an `xgboost.DataIter` into a `QuantileDMatrix` with the estimator's max_bin, and trained with
-   the same parameters the scikit-learn wrapper would pass. The result is a normal TrainedModel
-   (an XGBClassifier/XGBRegressor): same artifact, same scoring path.
+   an `xgboost.DataIter` into an `ExtMemQuantileDMatrix` with the estimator's max_bin: XGBoost
+   sketches the quantiles over the batches (as a QuantileDMatrix over them would), quantises each
+   batch into a page written to a cache folder beside the spill file, and reads the pages back
+   while it trains; the cache is removed when the fit ends, failed or not. Trained with the
+   same parameters the scikit-learn wrapper would pass, the result is a normal TrainedModel (an
+   XGBClassifier/XGBRegressor): same artifact, same scoring path. (An in-memory
+   `QuantileDMatrix` would hold the whole quantised matrix, 2-5 bytes per cell, the one part of
+   this path that grew with the table.)
 4. **The holdout** (`evaluate_streamed`) is scored in batches; the metrics need only the
-   labels and scores, which are small.
+   labels and scores.
+
+What still grows with the rows, tens of bytes per row against hundreds for the matrix: the
+random split's label column while the split is drawn (training_set.split takes it whole, so that
+it draws the in-memory path's split) and its one-byte train mask; XGBoost's own per-row state
+while it trains (labels, gradients, predictions: about 28 bytes per row measured, against 390
+for a 77-input QuantileDMatrix); the holdout's labels and scores.
 
 The training query runs once (the random split's label column aside): its first pass is also
 written to a local Arrow file in a temporary folder (TMPDIR; as large as the fetched table), which
-the later passes read. The warehouse's own memory while it sorts the query is the warehouse's
+the later passes read; XGBoost's page cache goes to the same folder (about the size of the
+quantised matrix). The warehouse's own memory while it sorts the query is the warehouse's
 business: DuckDB sorts within its `memory_limit` and spills beyond it (set it under `settings:`
 of the dbt target).
 
@@ -39,7 +51,12 @@ The choice is automatic (`choose_mode`): out-of-core when the estimated in-memor
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import tempfile
 import time
+import traceback
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -53,10 +70,11 @@ from dwml_py.errors import ConfigError, InputError
 from dwml_py.preprocessing import HIGH_CARDINALITY, build_preprocessor, column_kind, infer_feature_schema, \
     output_names, to_frame
 from dwml_py.progress import SILENT, Progress
+from dwml_py.reference_profile import SAMPLE_ROWS
 
 DEFAULT_MAX_IN_MEMORY_MB = 4096.0
 DEFAULT_BATCH_ROWS = 100_000
-PROFILE_SAMPLE_ROWS = 200_000  # training rows the reference profile is computed on, at most
+PROFILE_SAMPLE_ROWS = SAMPLE_ROWS  # training rows the reference profile is computed on, at most (as in memory)
 ESTIMATE_SAMPLE_ROWS = 2_000
 # Peak memory of the in-memory path per byte of the fetched Arrow table: the table and its split
 # copies, the pandas frame (strings as Python objects), the float64 matrix with one-hot columns and
@@ -277,21 +295,21 @@ class StreamedTrainingSet:
             offset += batch.num_rows
             yield batch, mask
 
+    def work_dir(self) -> str:
+        """This training's temporary folder (the spill file, XGBoost's page cache); removed by
+        `close`, or when the object is collected."""
+        if self._spill_dir is None:
+            self._spill_dir = tempfile.mkdtemp(prefix="dwml-out-of-core-")
+            weakref.finalize(self, shutil.rmtree, self._spill_dir, ignore_errors=True)
+        return self._spill_dir
+
     # The training query is run once: its first full pass is also written, batch by batch, to an
     # Arrow IPC file in a temporary folder (as large as the fetched table), and later passes read
     # that file. XGBoost alone makes several passes, and each run of the ordered query would make
     # the warehouse sort the whole set again (time, and DuckDB's memory while it sorts). The file
     # is read with plain reads, not mapped: its pages sit in the OS cache, not in this process.
     def _spill_path(self) -> str:
-        import os
-        import shutil
-        import tempfile
-        import weakref
-
-        if self._spill_dir is None:
-            self._spill_dir = tempfile.mkdtemp(prefix="dwml-out-of-core-")
-            weakref.finalize(self, shutil.rmtree, self._spill_dir, ignore_errors=True)
-        return os.path.join(self._spill_dir, "training_set.arrows")
+        return os.path.join(self.work_dir(), "training_set.arrows")
 
     def _query(self) -> Iterator[pa.RecordBatch]:
         self.queries += 1
@@ -315,9 +333,8 @@ class StreamedTrainingSet:
             yield from pa.ipc.open_stream(source)
 
     def close(self) -> None:
-        """Remove the spill file now (it is removed anyway when the object is collected)."""
-        import shutil
-
+        """Remove the work folder and the spill file now (they are removed anyway when the object
+        is collected)."""
         if self._spill_dir is not None:
             shutil.rmtree(self._spill_dir, ignore_errors=True)
             self._spill_dir, self._spilled = None, False
@@ -453,13 +470,14 @@ def class_balance_of(counts: dict) -> dict[str, int]:
 
 # -- the fit ------------------------------------------------------------------------------------
 
-def _batch_iterator(data: StreamedTrainingSet, model, label_codes, weights):
-    """An xgboost.DataIter over the streamed training rows, transformed exactly as scoring does."""
+def _batch_iterator(data: StreamedTrainingSet, model, label_codes, weights, cache_prefix: str):
+    """An xgboost.DataIter over the streamed training rows, transformed exactly as scoring does;
+    XGBoost caches the quantised pages it builds from them under `cache_prefix`."""
     import xgboost as xgb
 
     class Batches(xgb.DataIter):
         def __init__(self):
-            super().__init__(release_data=True)
+            super().__init__(cache_prefix=cache_prefix, release_data=True)
             self._source = None
             self.batches = 0
 
@@ -540,24 +558,36 @@ def fit_streamed(data: StreamedTrainingSet, spec, algorithm: str = "xgboost", pa
                          transformed_names=names, spec=_jsonable(spec_dict))
     rounds = estimator.get_num_boosting_rounds()
     with progress.step(f"Fitting xgboost on {stats.rows:,} streamed rows x {len(names)} inputs") as step:
-        batches = _batch_iterator(data, model, label_codes, weights)
         booster_params = estimator.get_xgb_params()
         if classes and len(classes) > 2:  # what XGBClassifier.fit sets for more than two classes
             booster_params.update(objective="multi:softprob", num_class=len(classes))
+        cache_dir = tempfile.mkdtemp(prefix="xgboost-pages-", dir=data.work_dir())
+        matrix = None
         try:
-            matrix = xgb.QuantileDMatrix(batches, max_bin=estimator.max_bin, nthread=estimator.n_jobs,
-                                         missing=estimator.missing)
+            batches = _batch_iterator(data, model, label_codes, weights, os.path.join(cache_dir, "train"))
+            # pages of the quantised matrix on disk, not the whole of it in memory (module doc, 3.)
+            matrix = xgb.ExtMemQuantileDMatrix(batches, max_bin=estimator.max_bin, nthread=estimator.n_jobs,
+                                               missing=estimator.missing,
+                                               enable_categorical=bool(estimator.enable_categorical))
             step.update(f"quantised {matrix.num_row():,} rows in {batches.batches} batches")
             booster = xgb.train(booster_params, matrix, rounds, evals=[], verbose_eval=False,
                                 early_stopping_rounds=estimator.early_stopping_rounds,
                                 callbacks=[_XGBProgress(step, rounds)])
         except (TypeError, ValueError) as exc:
+            traceback.clear_frames(exc.__traceback__)  # see below
             raise InputError(f"{algorithm} refused its parameters or data: {exc}",
                              hint=f"check params {sorted(params or {})}; "
                              f"defaults: {default_params(algorithm, task)}") from exc
+        except BaseException as exc:
+            # The frames of a failure (xgb.train's among them) hold the matrix: cleared, it is
+            # freed below, and XGBoost closes and removes its own page files before the folder goes.
+            traceback.clear_frames(exc.__traceback__)
+            raise
+        finally:
+            del matrix
+            shutil.rmtree(cache_dir, ignore_errors=True)
         # The wrapper loads the booster as it would load the artifact: a normal XGBClassifier/XGBRegressor.
         estimator.load_model(bytearray(booster.save_raw(raw_format="json")))
-        del matrix
         step.summary = f"{time.perf_counter() - prepared:.1f} s"
     finished = time.perf_counter()
 

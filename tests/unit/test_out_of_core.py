@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import tracemalloc
+import warnings
 
 import numpy as np
 import pyarrow as pa
@@ -116,8 +118,6 @@ def test_the_query_runs_once_and_later_passes_read_the_spill_file(warehouse, tim
     data = time_split["data"]
     assert data.passes >= 3 and data.queries == 1  # statistics + XGBoost's passes, one query
     spill = data._spill_path()
-    import os
-
     assert os.path.getsize(spill) > 0
     data.close()
     assert not os.path.exists(spill)
@@ -132,30 +132,68 @@ def test_the_query_runs_once_and_later_passes_read_the_spill_file(warehouse, tim
     np.testing.assert_array_equal(model.predict_score(holdout), time_split["streamed"].predict_score(holdout))
 
 
+def _pages(folder: str) -> dict[str, int]:
+    """{path: bytes} of XGBoost's page cache files under an out-of-core work folder."""
+    import os
+
+    return {os.path.join(root, f): os.path.getsize(os.path.join(root, f))
+            for root, _, files in os.walk(folder) if "xgboost-pages-" in root for f in files}
+
+
+def test_the_quantised_matrix_is_paged_to_disk_and_the_cache_removed(warehouse, monkeypatch):
+    import xgboost as xgb
+
+    seen = []
+    train = xgb.train
+
+    def recording_train(params, dtrain, *args, **kwargs):  # the real xgb.train, noting what it trains on
+        seen.append((type(dtrain).__name__, _pages(data.work_dir())))
+        return train(params, dtrain, *args, **kwargs)
+
+    monkeypatch.setattr(xgb, "train", recording_train)
+    spec = _spec()
+    data = ooc.StreamedTrainingSet.plan(warehouse, build_training_query(spec, "duckdb"), spec, method="time",
+                                        batch_rows=BATCH)
+    ooc.fit_streamed(data, spec, "xgboost", PARAMS, seed=0)
+    (matrix, pages), = seen
+    assert matrix == "ExtMemQuantileDMatrix"
+    # one byte per cell at 256 bins: 16k training rows x 65 inputs, in pages on disk, not in memory
+    assert sum(pages.values()) >= data.split_info["train_rows"] * 60
+    assert pages and not _pages(data.work_dir())  # removed after the fit
+    assert os.path.exists(data._spill_path())  # the spill file stays for the holdout pass
+
+    # a fit that fails (XGBoost refuses a parameter) removes its cache too, after XGBoost let go
+    # of it (else XGBoost warns that it could not remove its files)
+    seen.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(InputError, match="refused its parameters"):
+            ooc.fit_streamed(data, spec, "xgboost", {**PARAMS, "max_depth": -1}, seed=0)
+    assert seen and seen[0][1] and not _pages(data.work_dir())
+    assert not [w for w in caught if "cache file" in str(w.message)]
+    data.close()
+    assert not os.path.exists(data._spill_dir or "/nonexistent")
+
+
 def test_memory_is_bounded_by_the_batch(warehouse, time_split):
     data = time_split["data"]
     assert data.largest_batch_rows == BATCH  # never more rows held than one batch
     assert data.split_info["train_rows"] / BATCH >= 8  # many batches
     spec, query = _spec(), build_training_query(_spec(), "duckdb")
-    train = time_split["train"]
-
-    def traced_peak(func) -> float:
-        tracemalloc.start()
-        try:
-            func()
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-
-    in_memory = traced_peak(lambda: fit(train, spec, "xgboost", {"n_estimators": 5}, seed=0))
     fresh = ooc.StreamedTrainingSet.plan(warehouse, query, spec, method="time", batch_rows=BATCH)
-    streamed = traced_peak(lambda: ooc.fit_streamed(fresh, spec, "xgboost", {"n_estimators": 5}, seed=0,
-                                                    sample_rows=500))
-    # numpy/pandas copies of the whole training set against those of one batch (measured: 62 MB
-    # against 0.4 MB); the streamed peak stays within a few of one batch's float64 model matrix
-    one_batch = BATCH * len(time_split["streamed"].transformed_names) * 8
-    assert streamed < in_memory / 10, (streamed, in_memory)
-    assert streamed < 10 * one_batch, (streamed, one_batch)
+    tracemalloc.start()
+    try:
+        ooc.fit_streamed(fresh, spec, "xgboost", {"n_estimators": 5}, seed=0, sample_rows=500)
+        streamed = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # tracemalloc sees Python's and numpy's allocations (not Arrow's or XGBoost's, which the
+    # benchmark's RSS covers): the streamed fit holds what one batch needs, never the whole
+    # training set's (measured: 0.3 MB, against 1.0 MB for one batch's float64 model matrix and
+    # 8.3 MB for the training set's)
+    inputs = len(time_split["streamed"].transformed_names)
+    one_batch, whole = BATCH * inputs * 8, data.split_info["train_rows"] * inputs * 8
+    assert streamed < 3 * one_batch < whole / 2, (streamed, one_batch, whole)
 
 
 def test_the_profile_sample_is_every_training_row_when_small(time_split):
@@ -179,6 +217,24 @@ def test_regression_matches(warehouse):
     got = ooc.evaluate_streamed(b, both["data"])["metrics"]
     assert got["rmse"] == pytest.approx(expected["rmse"], rel=1e-4)
     assert got["r2"] == pytest.approx(expected["r2"], abs=1e-4)
+
+
+def test_multiclass_with_balanced_weights_matches(warehouse):
+    # three classes: XGBoost's softprob objective, and per-class weights passed batch by batch
+    import pyarrow.compute as pc
+
+    table = _table(ROWS)
+    tier = pc.if_else(pc.greater(table["amount"], 80), "high", pc.if_else(pc.greater(table["visits"], 4), "mid", "low"))
+    warehouse.write_arrow(table.append_column("tier", tier), "main", "tiers", mode="replace")
+    spec = _spec(label="tier")
+    spec.feature_table = spec.label_table = "tiers"
+    both = _both(warehouse, spec, "time", params={"n_estimators": 20})
+    a, b, holdout = both["in_memory"], both["streamed"], both["holdout"]
+    assert b.classes == a.classes == ["high", "low", "mid"]
+    np.testing.assert_allclose(b.predict_proba(holdout), a.predict_proba(holdout), atol=1e-6)
+    expected = evaluate(a, holdout)["metrics"]
+    got = ooc.evaluate_streamed(b, both["data"])["metrics"]
+    assert got["log_loss"] == pytest.approx(expected["log_loss"], abs=1e-6)
 
 
 def test_choose_mode(warehouse):
