@@ -9,12 +9,13 @@ whatever the size of the relation (in DuckDB also by a memory_limit for the run,
 (preprocessing.DirectTransform), equal to the stored ColumnTransformer's.
 
 Re-running a batch replaces it. Each scored slice is committed into a staging table of its own
-run (`dwml._predictions_staging_<id>`), so the engine never holds millions of uncommitted rows;
-at the end one short transaction deletes the batch's old rows and moves the staged ones into
-dwml.predictions, and the staging table is dropped. The relation is read on a second connection,
-so the stream and the writes do not disturb each other. A failure half-way leaves
-dwml.predictions as it was: the previous rows of the batch stay, and there are never duplicates
-or half a batch.
+run (in DuckDB a temporary table, elsewhere `dwml._predictions_staging_<id>`; see _Staging), so
+the engine never holds millions of uncommitted rows; at the end one short transaction deletes the
+batch's old rows and moves the staged ones into dwml.predictions, and the staging table is
+dropped. The relation is read on a second connection, so the stream and the writes do not
+disturb each other, and each slice is written on a second thread while the next one is read and
+scored. A failure half-way leaves dwml.predictions as it was: the previous rows of the batch
+stay, and there are never duplicates or half a batch.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def _scored_rows(batch: pa.Table, entity: list[str], timestamp: str | None, mode
     })
 
 
-def _move_rows(staging: str, columns: list[str], constants: dict) -> exp.Insert:
+def _move_rows(staging: exp.Table, columns: list[str], constants: dict) -> exp.Insert:
     """INSERT INTO dwml.predictions (constants..., columns...) SELECT literals, columns FROM staging."""
     values = []
     for value in constants.values():
@@ -159,8 +160,42 @@ def _move_rows(staging: str, columns: list[str], constants: dict) -> exp.Insert:
             values.append(sqlmod.literal(value))
     names = list(constants) + list(columns)
     target = exp.Schema(this=sqlmod.table(DWML_SCHEMA, PREDICTIONS), expressions=[sqlmod.ident(c) for c in names])
-    query = exp.select(*values, *[sqlmod.column(c) for c in columns]).from_(sqlmod.table(DWML_SCHEMA, staging))
+    query = exp.select(*values, *[sqlmod.column(c) for c in columns]).from_(staging.copy())
     return exp.insert(query, target)
+
+
+class _Staging:
+    """Where a run's scored slices wait, committed, for the final move into dwml.predictions.
+
+    In DuckDB a temporary table: it is never written to the database file or its log (each
+    committed slice would otherwise cost a log write, and the move a second compression), it
+    spills to DuckDB's temp directory beyond the memory limit, and it cannot outlive the
+    connection, even if the process dies. Elsewhere a table in the dwml schema, appended with
+    write_arrow.
+    """
+
+    def __init__(self, warehouse):
+        self.warehouse = warehouse
+        name = f"_{PREDICTIONS}_staging_{uuid.uuid4().hex[:16]}"
+        self.temporary = getattr(warehouse, "dialect", "") == "duckdb"
+        self.table = sqlmod.table("main", name, database="temp") if self.temporary else sqlmod.table(DWML_SCHEMA, name)
+        self._created = False
+
+    def append(self, rows: pa.Table) -> None:
+        if not self.temporary:
+            self.warehouse.write_arrow(rows, self.table.db, self.table.name)
+            return
+        with self.warehouse.registered(rows) as source:
+            select = exp.select(exp.Star()).from_(exp.Table(this=sqlmod.ident(source)))
+            if self._created:
+                self.warehouse.execute(exp.insert(select, self.table.copy()))
+            else:
+                self.warehouse.execute(exp.Create(this=self.table.copy(), kind="TABLE", expression=select,
+                                                  properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
+                self._created = True
+
+    def drop(self) -> None:
+        self.warehouse.execute(sqlmod.drop("TABLE", self.table.copy()))
 
 
 @contextlib.contextmanager
@@ -190,6 +225,24 @@ def _slices(batches, size: int):
     for batch in batches:
         for start in range(0, batch.num_rows, size):
             yield pa.Table.from_batches([batch.slice(start, size)])
+
+
+def _overlapped(items, write):
+    """Yield each item of `items` after handing it to `write` on a second thread, which runs while
+    the next item is read and scored (the engine and XGBoost release the GIL). One write at a time
+    and at most one waiting, so memory stays a few batches; a write's error is raised here, and
+    no write is left running when this ends."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dwml-predict-write") as pool:
+        pending = None  # leaving the block waits for it, whatever happened
+        for item in items:
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(write, item)
+            yield item
+        if pending is not None:
+            pending.result()
 
 
 def predict(project, name: str, version: int | None = None, alias: str | None = "production",
@@ -228,16 +281,17 @@ def predict(project, name: str, version: int | None = None, alias: str | None = 
 
         rows = batches = 0
         scored_at = utcnow()
-        staging = f"_{PREDICTIONS}_staging_{uuid.uuid4().hex[:16]}"
+        staging = _Staging(warehouse)
         columns: list[str] = []
         reader = connect(project)  # a second connection streams the relation while this one writes
+        chunks = None
         try:
             with _bounded_memory(warehouse), \
                     progress.step(f"Scoring {relation_name} in batches of {batch_size:,} rows") as step:
-                for chunk in _slices(reader.fetch_batches(query, batch_size=batch_size), batch_size):
-                    chunk = chunk.rename_columns([rename[c] for c in chunk.column_names])
-                    out = _scored_rows(chunk, entity, timestamp, model)
-                    warehouse.write_arrow(out, DWML_SCHEMA, staging)  # committed: memory stays per batch
+                chunks = _slices(reader.fetch_batches(query, batch_size=batch_size), batch_size)
+                scored = (_scored_rows(chunk.rename_columns([rename[c] for c in chunk.column_names]), entity,
+                                       timestamp, model) for chunk in chunks)
+                for out in _overlapped(scored, staging.append):  # each slice committed: memory stays per batch
                     columns = out.column_names
                     rows += out.num_rows
                     batches += 1
@@ -246,16 +300,20 @@ def predict(project, name: str, version: int | None = None, alias: str | None = 
                     warehouse.execute(exp.delete(sqlmod.table(DWML_SCHEMA, PREDICTIONS),
                                                  where=_batch_filter(name, batch_id)))
                     if columns:
-                        warehouse.execute(_move_rows(staging, columns, {
+                        warehouse.execute(_move_rows(staging.table, columns, {
                             "model_name": name, "version": version, "batch_id": batch_id, "source": SOURCE,
                             "scored_at": scored_at}))
                 step.summary = f"{rows:,} rows in {batches} batches, {replaced:,} earlier rows of the batch replaced"
         finally:
+            # an error's traceback keeps the generators' frames, and with them the open stream, which
+            # keeps DuckDB's database open in this process: end the stream here
+            if chunks is not None:
+                chunks.close()
             reader.close()
             # a leftover staging table would only hold a failed run's rows: never let dropping it
             # hide the error that got us here
             with contextlib.suppress(Exception):
-                warehouse.drop_table(DWML_SCHEMA, staging)
+                staging.drop()
     return {"model_name": name, "version": version, "alias": alias, "relation": relation_name,
             "batch_id": batch_id, "rows": rows, "replaced_rows": replaced, "batches": batches,
             "seconds": round(time.perf_counter() - started, 3)}
