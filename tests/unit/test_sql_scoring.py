@@ -142,6 +142,48 @@ def test_the_high_cardinality_paths_are_the_ones_tested(data):
     assert [n for n in tree.transformed_names if "missing" in n] == ["missingindicator_amount", "missingindicator_opt_in"]
 
 
+@pytest.mark.parametrize("algorithm,task", [("xgboost", "classification"), ("random_forest", "regression"),
+                                            ("logistic", "classification")])
+def test_large_lookups_are_joins_with_the_same_scores(data, monkeypatch, algorithm, task):
+    """Past LOOKUP_JOIN_MIN_KEYS keys an ordinal code or a target encoding is a LEFT JOIN on a VALUES
+    list: the same scores with NULL and unseen categories, every row once, in every dialect."""
+    monkeypatch.setattr(sql_scoring, "LOOKUP_JOIN_MIN_KEYS", 3)  # city and region (10-12 keys) join
+    train, scored = data
+    model = _fit(train, algorithm, task)
+    out, compiled = _sql_scores(model, scored)
+    assert len(compiled.lookups) == 2
+    assert out.column("customer_id").to_pylist() == scored.column("customer_id").to_pylist()
+    got = np.asarray(out.column("score").to_pylist(), dtype=float)
+    assert np.max(np.abs(got - model.predict_score(scored))) < 1e-6
+    query = compiled.query(sqlmod.table("main", "features"), ["customer_id"])
+    for dialect in ("postgres", "spark", "snowflake", "bigquery", "trino"):
+        text = sqlmod.render(query, dialect)
+        assert "LEFT JOIN" in text and isinstance(sqlglot.parse_one(text, read=dialect), exp.Select)
+
+
+def test_one_hot_flags_and_codes_are_compared_without_needless_work(data):
+    """A one-hot flag compares the raw column unless its category is the missing marker, and flags
+    booleans and ordinal codes (float32 already) skip the float32 casts numeric tree inputs get."""
+    from dwml_py.preprocessing import MISSING_CATEGORY
+
+    imputed = exp.Coalesce(this=sqlmod.column("plan"), expressions=[exp.Literal.string(MISSING_CATEGORY)])
+    con = duckdb.connect()
+    for value in ("basic", None):
+        for category in ("basic", "family", MISSING_CATEGORY):
+            flag = sql_scoring._flag(sql_scoring._equals_text(imputed, category))
+            got = con.sql(f"select {sqlmod.render(flag, 'duckdb')} from (select ?::varchar as plan)",
+                          params=[value]).fetchall()[0][0]
+            assert got == float((value or MISSING_CATEGORY) == category), (value, category)
+            assert ("COALESCE" in sqlmod.render(flag, "duckdb")) == (category == MISSING_CATEGORY)
+    con.close()
+    train, _ = data
+    model = _fit(train, "xgboost", "classification")
+    model_inputs = dict(zip(model.transformed_names, sql_scoring.compile_model(model).inputs))
+    for name, (_, expression) in model_inputs.items():
+        rounded = "AS FLOAT" in sqlmod.render(expression, "duckdb").replace("REAL", "FLOAT")
+        assert rounded == (name in ("amount", "tenure_days")), name
+
+
 def test_a_single_decision_tree_compiles(data):
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
