@@ -4,7 +4,7 @@ Each mode trains on the whole `reference` table (every size's rows: 24 features,
 split, dwml's XGBoost) in a process of its own, so that its peak resident set (VmHWM) is its own:
 
 * `in_memory`: what `dwml train` does by default: fetch_training_table -> split -> fit ->
-  evaluate -> reference profile on the training rows;
+  evaluate -> reference profile on the training rows (a 200k-row sample above that, as dwml train);
 * `out_of_core`: what `dwml train --out-of-core` does (dwml_py.out_of_core): the split from the
   label column, one statistics pass, the training rows streamed in Arrow batches into XGBoost's
   ExtMemQuantileDMatrix (quantised pages cached on disk), the holdout scored in batches, the
@@ -66,7 +66,7 @@ def _spec():
 def child(mode: str, db_path: str, trees: int, batch_rows: int, threads: int | None) -> dict:
     """One training run of `mode`; returns seconds, peak/base RSS and the holdout metrics."""
     from dwml_py import out_of_core as ooc
-    from dwml_py.reference_profile import reference_profile
+    from dwml_py.reference_profile import profile_sample, reference_profile
     from dwml_py.training import evaluate, fit
     from dwml_py.training_set import build_training_query, fetch_training_table, split
     from dwml_py.warehouse.duckdb import DuckDBWarehouse
@@ -85,7 +85,7 @@ def child(mode: str, db_path: str, trees: int, batch_rows: int, threads: int | N
         del table
         model = fit(train, spec, "xgboost", params, seed=0)
         evaluation = evaluate(model, holdout)
-        profile_rows = train
+        profile_rows = profile_sample(train)  # as dwml train does above 200k training rows
     elif mode == "out_of_core":
         data = ooc.StreamedTrainingSet.plan(warehouse, query, spec, method="random", seed=0, batch_rows=batch_rows)
         model, profile_rows = ooc.fit_streamed(data, spec, "xgboost", params, seed=0)
