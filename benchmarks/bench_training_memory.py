@@ -4,7 +4,7 @@ Each mode trains on the whole `reference` table (every size's rows: 24 features,
 split, dwml's XGBoost) in a process of its own, so that its peak resident set (VmHWM) is its own:
 
 * `in_memory`: what `dwml train` does by default: fetch_training_table -> split -> fit ->
-  evaluate -> reference profile on the training rows (a 200k-row sample above that, as dwml train);
+  evaluate -> reference profile on at most 200k training rows (a systematic sample, as dwml train takes);
 * `out_of_core`: what `dwml train --out-of-core` does (dwml_py.out_of_core): the split from the
   label column, one statistics pass, the training rows streamed in Arrow batches into XGBoost's
   ExtMemQuantileDMatrix (quantised pages cached on disk), the holdout scored in batches, the
