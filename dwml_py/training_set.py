@@ -366,7 +366,15 @@ def fetch_training_table(warehouse, query: exp.Select, batch_size: int = 100_000
 
 # -- split ----------------------------------------------------------------------------------
 
-def class_balance(labels: Iterable) -> dict[str, int]:
+def class_balance(labels: Iterable | pa.Array | pa.ChunkedArray) -> dict[str, int]:
+    """{str(class): rows}, in the sorted order of the classes' text (NULL as 'None'). An Arrow
+    column is counted in Arrow: no Python object per row."""
+    if isinstance(labels, (pa.Array, pa.ChunkedArray)):
+        merged: dict[str, int] = {}
+        for item in pc.value_counts(labels).to_pylist():
+            text = str(item["values"])
+            merged[text] = merged.get(text, 0) + int(item["counts"])
+        return dict(sorted(merged.items()))
     values, counts = np.unique(np.asarray(list(labels), dtype=object).astype(str), return_counts=True)
     return {str(v): int(c) for v, c in zip(values, counts)}
 
@@ -396,8 +404,8 @@ def split(table: pa.Table, spec: TrainingSpec, method: str | None = None, holdou
         train, holdout, info = _random_split(table, spec, holdout_fraction, seed)
     info.update(train_rows=train.num_rows, holdout_rows=holdout.num_rows)
     if spec.task == "classification":
-        info["class_balance"] = {"train": class_balance(train.column(spec.label_column).to_pylist()),
-                                 "holdout": class_balance(holdout.column(spec.label_column).to_pylist())}
+        info["class_balance"] = {"train": class_balance(train.column(spec.label_column)),
+                                 "holdout": class_balance(holdout.column(spec.label_column))}
     return train, holdout, info
 
 

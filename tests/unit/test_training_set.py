@@ -301,3 +301,15 @@ def test_class_codes_order_classes_as_their_text(labels):
 
     _, by_text = np.unique(np.asarray(labels.to_pylist(), dtype=object).astype(str), return_inverse=True)
     assert _class_codes(labels).tolist() == by_text.tolist()
+
+
+@pytest.mark.parametrize("labels", [
+    pa.array([1, 0, None, 2, 10, 1]), pa.array(["b", "a", None, "B", "a"]), pa.array([True, False, None, True]),
+    pa.chunked_array([[1, 2], [2, None]]), pa.array([], pa.int64()),
+])
+def test_class_balance_of_an_arrow_column_equals_the_python_count(labels):
+    from dwml_py.training_set import class_balance
+
+    counted = class_balance(labels)
+    assert counted == class_balance(labels.to_pylist())
+    assert list(counted) == sorted(counted)  # in the sorted order of the text
