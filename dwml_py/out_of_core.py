@@ -214,14 +214,9 @@ class StreamedTrainingSet:
     @classmethod
     def plan(cls, warehouse, query: exp.Select, spec, method: str | None = None, holdout_fraction: float = 0.2,
              seed: int = 0, batch_rows: int = DEFAULT_BATCH_ROWS) -> "StreamedTrainingSet":
-        from dwml_py.training_set import SPLIT_METHODS
+        from dwml_py.training_set import split_method
 
-        method = method or ("time" if spec.timestamp else "random")
-        if method not in SPLIT_METHODS:
-            raise InputError(f"Unknown split method {method!r}.", hint=f"use one of {', '.join(SPLIT_METHODS)}.")
-        if not 0 < holdout_fraction < 1:
-            raise InputError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction!r}.",
-                             hint="e.g. 0.2 for a fifth of the rows.")
+        method = split_method(spec, method, holdout_fraction)
         if int(batch_rows) < 1:
             raise InputError(f"batch_rows must be at least 1, got {batch_rows!r}.", hint="e.g. 100000")
         query = total_order(query)

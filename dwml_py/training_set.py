@@ -379,6 +379,18 @@ def class_balance(labels: Iterable | pa.Array | pa.ChunkedArray) -> dict[str, in
     return {str(v): int(c) for v, c in zip(values, counts)}
 
 
+def split_method(spec: TrainingSpec, method: str | None, holdout_fraction: float) -> str:
+    """The split method to use (time when the spec has a timestamp, else random), after checking
+    it and the holdout fraction: shared by the in-memory split and the streamed one."""
+    method = method or ("time" if spec.timestamp else "random")
+    if method not in SPLIT_METHODS:
+        raise InputError(f"Unknown split method {method!r}.", hint=f"use one of {', '.join(SPLIT_METHODS)}.")
+    if not 0 < holdout_fraction < 1:
+        raise InputError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction!r}.",
+                         hint="e.g. 0.2 for a fifth of the rows.")
+    return method
+
+
 def split(table: pa.Table, spec: TrainingSpec, method: str | None = None, holdout_fraction: float = 0.2,
           seed: int = 0, gap_days: int = 0) -> tuple[pa.Table, pa.Table, dict]:
     """(train, holdout, info). Time split by default when the spec has a timestamp.
@@ -389,12 +401,7 @@ def split(table: pa.Table, spec: TrainingSpec, method: str | None = None, holdou
     labels whose window reaches into the holdout period). Random: stratified by the label for
     classification.
     """
-    method = method or ("time" if spec.timestamp else "random")
-    if method not in SPLIT_METHODS:
-        raise InputError(f"Unknown split method {method!r}.", hint=f"use one of {', '.join(SPLIT_METHODS)}.")
-    if not 0 < holdout_fraction < 1:
-        raise InputError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction!r}.",
-                         hint="e.g. 0.2 for a fifth of the rows.")
+    method = split_method(spec, method, holdout_fraction)
     if table.num_rows < 2:
         raise InputError(f"The training set has {table.num_rows} row(s); a split needs at least 2.",
                          hint="check the label join and maturity of the labels.")
