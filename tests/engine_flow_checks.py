@@ -1,16 +1,107 @@
 """The comparison of one demo flow on another engine (`other`) with the same flow on DuckDB:
 training set, split, metrics, batch and dbt SQL scores, profile and drift must agree. Shared by
-tests/postgres/test_postgres_flow.py and tests/spark/test_spark_flow.py, which run the flows
-(each a dict of step results, see their run_engine) and add their engine's own checks."""
+tests/postgres/test_postgres_flow.py and tests/spark/test_spark_flow.py, which run the same flow
+(`run_flow`: a dict of step results) on DuckDB and on their engine and add their engine's own checks."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
+from sqlglot import exp
+from typer.testing import CliRunner
+
+from dwml_py import sql as sqlmod
+from dwml_py.demo import DemoConfig
+from dwml_py.project import Project
+
+CONFIG = DemoConfig(customers=300, seed=7)
+PARAMS = {"n_estimators": 30, "max_depth": 3}
 
 PROFILED = ["tenure_days", "monthly_price", "minutes_30d", "avg_session_minutes_30d", "age_years", "plan_code"]
+
+
+def ok(*args) -> dict:
+    from dwml_py.cli import app
+
+    result = CliRunner().invoke(app, [*args, "--json"], catch_exceptions=False)
+    assert result.exit_code in (0, 2), result.output
+    return json.loads(result.stdout)
+
+
+def without_cost_budget(project: Project) -> Project:
+    """The project without `vars: dwml: cost:`: the cost gate's calibration fits are CPU-bound,
+    engine-independent and tested elsewhere."""
+    copy = Project(project.project_dir, project.profiles_dir_option, project.target_option)
+    config = json.loads(json.dumps(project.config))
+    config.get("vars", {}).get("dwml", {}).pop("cost", None)
+    copy.__dict__["config"] = config  # the cached_property's slot
+    return copy
+
+
+def table_rows(warehouse, table: str, columns: list[str], schema: str = "dwml",
+               where: exp.Expression | None = None) -> list[dict]:
+    query = exp.select(*[sqlmod.column(c) for c in columns]).from_(sqlmod.table(schema, table))
+    return warehouse.fetch_rows(query.where(where) if where is not None else query)
+
+
+def run_flow(project: Project, drift_after: str, cost_gate: bool = False) -> dict:
+    """demo -> dbt build -> gates -> train twice -> deploy v1 -> predict -> drift -> SQL scoring -> profile,
+    on whatever target `project` points at. `cost_gate` keeps the budget for the first training."""
+    from dwml_py.demo import build_demo, generate_demo
+    from dwml_py.dbt_runner import run_dbt
+    from dwml_py.profiling import profile_relation
+    from dwml_py.training_run import train
+    from dwml_py.warehouse import connect
+
+    generate_demo(project, CONFIG)
+    assert build_demo(project).success
+    out = {"check": ok("check", "customer_features"), "governance": ok("governance", "customer_features")}
+    out["train1"] = train(project if cost_gate else without_cost_budget(project), "churn", params=PARAMS)
+    out["train2"] = train(without_cost_budget(project), "churn", params=PARAMS)
+    out["deploy"] = ok("deploy", "churn", "--version", "1")
+    out["predict"] = ok("predict", "churn", "--batch-id", "cmp")
+    out["drift"] = ok("drift", "churn", "--after", drift_after)
+    assert run_dbt(project, ["run", "--select", "churn_scores"]).success  # SQL scoring, compiled at deploy
+    schema = project.profile.settings.get("schema", "main")
+    with connect(project) as warehouse:
+        out["profile"] = profile_relation(warehouse, schema, "customer_features",
+                                          entity_key=["customer_id", "snapshot_date"], exact=True)
+        out["features"] = warehouse.fetch_arrow(sqlmod.select_all(sqlmod.table(schema, "customer_features")))
+        out["scores"] = {(r["entity_key"], str(r["snapshot_at"])[:10]): r["score"] for r in table_rows(
+            warehouse, "predictions", ["entity_key", "snapshot_at", "score"],
+            where=sqlmod.column("batch_id").eq(sqlmod.literal("cmp")))}
+        out["sql_scores"] = {(str(r["customer_id"]), str(r["snapshot_date"])[:10]): r["score"] for r in table_rows(
+            warehouse, "churn_scores", ["customer_id", "snapshot_date", "score"], schema=schema)}
+        out["versions"] = sorted(r["version"] for r in table_rows(
+            warehouse, "model_versions", ["version"], where=sqlmod.column("model_name").eq(sqlmod.literal("churn"))))
+        out["drift_rows"] = len(table_rows(warehouse, "drift_metrics", ["feature"], where=sqlmod.column(
+            "drift_run_id").eq(sqlmod.literal(out["drift"]["drift_run_id"]))))
+        out["prediction_rows"] = len(table_rows(warehouse, "predictions", ["batch_id"]))
+        out["logged"] = {(r["entity_key"], str(r["snapshot_at"])[:10]): r["score"] for r in table_rows(
+            warehouse, "predictions", ["entity_key", "snapshot_at", "score"],
+            where=sqlmod.column("source").eq(sqlmod.literal("sql")))}
+        out["runs"] = {r["run_id"]: r["status"] for r in table_rows(warehouse, "runs", ["run_id", "status"])}
+    return out
+
+
+def assert_dwml_tables_from_dbt(project: Project) -> None:
+    """dwml's tables made by dbt's on-run-start hook on an empty warehouse have the columns and
+    types of the Python definition (ensure_tables then has nothing to add)."""
+    from dwml_py.dbt_runner import run_dbt
+    from dwml_py.tables import DWML_SCHEMA, TABLES, ensure_tables
+    from dwml_py.warehouse import connect
+
+    assert run_dbt(project, ["run", "-s", "tag:dwml"]).success
+    with connect(project) as warehouse:
+        dbt_made = {name: warehouse.columns(DWML_SCHEMA, name) for name in TABLES}
+        assert all(dbt_made.values()), [n for n, cols in dbt_made.items() if not cols]
+        assert ensure_tables(warehouse) == {}  # nothing for Python to add
+        ensure_tables(warehouse, schema="dwml_python_made")
+        for name in TABLES:  # the same column names and types from both sides
+            assert warehouse.columns("dwml_python_made", name) == dbt_made[name], name
 
 
 def assert_flow_matches_duckdb(other: dict, duck: dict, fingerprint_method: str) -> None:
