@@ -1,7 +1,8 @@
 """dwml's generated SQL executed on another engine and on DuckDB over the same rows: the profile,
 the training-set join (DuckDB's ASOF join against the other engine's window join), the
 fingerprint and the drift counts agree between the engines and with numpy. Shared by
-tests/postgres/test_postgres_sql.py and tests/spark/test_spark_sql.py, which supply the engine."""
+tests/postgres/test_postgres_sql.py and tests/spark/test_spark_sql.py, which supply the engine;
+`round_trip_sample` is the table every warehouse's Arrow round trip is tested with."""
 
 from __future__ import annotations
 
@@ -192,3 +193,21 @@ def check_drift_counts(e: Engines) -> None:
     assert cat["colour"]["counts"][:3] == [colours.count("red"), colours.count("green"), colours.count("it's")]
     assert cat["colour"]["missing"] == colours.count(None)
     assert cat["colour"]["counts"][3] == colours.count("blue") + colours.count("")  # folded into __other__
+
+
+def round_trip_sample(hostile: str, **extra) -> pa.Table:
+    """Values a warehouse must write and read back exactly: NULLs, NaN, empty and tricky text,
+    float32, a leap day, microseconds, `extra` columns, and a column named `hostile`."""
+    return pa.table({
+        "id": pa.array([1, 2, 3], pa.int64()),
+        "small": pa.array([1, None, -7], pa.int32()),
+        "text": ["plain", "", None],
+        "tricky": ['quote " comma, newline\nend', "é ü 東京", "\\N"],
+        "x": [0.1 + 0.2, float("nan"), 1 / 3],
+        "f32": pa.array([1.5, None, -0.25], pa.float32()),
+        "flag": [True, False, None],
+        "day": [dt.date(2024, 2, 29), None, dt.date(1999, 12, 31)],
+        "at": [dt.datetime(2024, 1, 2, 3, 4, 5, 678901), None, dt.datetime(2000, 1, 1)],
+        **extra,
+        hostile: ["a", "b", "c"],
+    })

@@ -17,6 +17,7 @@ from dwml_py.errors import ConfigError, WarehouseError
 from dwml_py.tables import DWML_SCHEMA, TABLES, ensure_tables
 from dwml_py.warehouse import connect
 from dwml_py.warehouse.spark import SparkWarehouse
+from tests.engine_sql_checks import round_trip_sample
 
 pytestmark = [pytest.mark.spark]
 
@@ -24,20 +25,7 @@ HOSTILE = 'we"ird; drop `table` x; --'  # a column name; Spark's metastore only 
 
 
 def _sample() -> pa.Table:
-    return pa.table({
-        "id": pa.array([1, 2, 3], pa.int64()),
-        "small": pa.array([1, None, -7], pa.int32()),
-        "text": ["plain", "", None],
-        "tricky": ['quote " comma, newline\nend', "é ü 東京", "\\N"],
-        "x": [0.1 + 0.2, float("nan"), 1 / 3],
-        "f32": pa.array([1.5, None, -0.25], pa.float32()),
-        "flag": [True, False, None],
-        "day": [dt.date(2024, 2, 29), None, dt.date(1999, 12, 31)],
-        "at": [dt.datetime(2024, 1, 2, 3, 4, 5, 678901), None, dt.datetime(2000, 1, 1)],
-        "code": pa.array(["a", "b", "a"]).dictionary_encode(),
-        "nothing": pa.nulls(3),
-        HOSTILE: ["a", "b", "c"],
-    })
+    return round_trip_sample(HOSTILE, code=pa.array(["a", "b", "a"]).dictionary_encode(), nothing=pa.nulls(3))
 
 
 def _select(schema: str, name: str, order: str | None = None) -> exp.Select:
