@@ -49,6 +49,29 @@ def shared_env(env: dict[str, str]):
         yield mp
 
 
+def duckdb_rows(path, sql: str, read_only: bool = False) -> list[tuple]:
+    """The rows of `sql` on the DuckDB file at `path`; the connection is closed at once, so that
+    dwml or dbt can open the file next."""
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        return con.sql(sql).fetchall()
+    finally:
+        con.close()
+
+
+def duckdb_execute(path, sql: str) -> None:
+    """Run one statement on the DuckDB file at `path` and close the connection."""
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(sql)
+    finally:
+        con.close()
+
+
 def use_shared_env(monkeypatch, env: dict[str, str]) -> None:
     """Point one test's isolated environment at a module's shared files."""
     for key in ISOLATED:

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from dwml_py.cli import app
 from dwml_py.dbt_runner import run_dbt
 from dwml_py.demo import DemoConfig, generate_demo
+from tests.conftest import duckdb_execute as execute, duckdb_rows as rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -23,22 +24,6 @@ def ok(*args) -> dict:
     result = invoke(*args, "--json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
-
-
-def rows(path, sql):
-    con = duckdb.connect(str(path))
-    try:
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
-
-
-def execute(path, sql):
-    con = duckdb.connect(str(path))
-    try:
-        con.sql(sql)
-    finally:
-        con.close()
 
 
 def scores_of(path, batch_id):

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from dwml_py.cli import app
 from dwml_py.dbt_runner import run_dbt
-from tests.conftest import REPO_ROOT, isolated_paths, shared_env, use_shared_env
+from tests.conftest import REPO_ROOT, duckdb_rows, isolated_paths, shared_env, use_shared_env
 from dwml_py.demo import DemoConfig, generate_demo
 from dwml_py.demo.generator import shift_start
 
@@ -57,11 +57,7 @@ def demo(demo_env, monkeypatch, project):
 
 
 def sql(demo_env, query):
-    con = duckdb.connect(demo_env["DWML_DUCKDB_PATH"])
-    try:
-        return con.sql(query).fetchall()
-    finally:
-        con.close()
+    return duckdb_rows(demo_env["DWML_DUCKDB_PATH"], query)
 
 
 def labelled_scores(demo_env, version):

@@ -17,7 +17,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from dwml_py.dbt_runner import run_dbt
-from tests.conftest import REPO_ROOT, isolated_paths, shared_env, use_shared_env
+from tests.conftest import REPO_ROOT, duckdb_rows, isolated_paths, shared_env, use_shared_env
 from dwml_py.tracking import utcnow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -81,11 +81,7 @@ def demo(demo_env, monkeypatch):
 
 
 def sql(demo_env, query):
-    con = duckdb.connect(demo_env["DWML_DUCKDB_PATH"])
-    try:
-        return con.sql(query).fetchall()
-    finally:
-        con.close()
+    return duckdb_rows(demo_env["DWML_DUCKDB_PATH"], query)
 
 
 def dbt_run(project, *args) -> str:

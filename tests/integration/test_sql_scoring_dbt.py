@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from dwml_py.cli import app
 from dwml_py.project import copy_project
+from tests.conftest import duckdb_rows as query
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -34,14 +35,6 @@ def ok(project, *args) -> dict:
     result = invoke(project, *args)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
-
-
-def query(path, sql):
-    con = duckdb.connect(str(path))
-    try:
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
 
 
 def expected_scores(project, path, version) -> dict:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from urllib.parse import urlparse
 
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -14,6 +13,7 @@ from dwml_py.cli import app
 from dwml_py.dbt_runner import run_dbt
 from dwml_py.demo import DemoConfig, generate_demo
 from dwml_py.project import copy_project
+from tests.conftest import duckdb_rows as rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -27,14 +27,6 @@ def invoke(*args):
 def build_demo(project, **config):
     generate_demo(project, DemoConfig(customers=1200, seed=4, **config))
     return run_dbt(project, ["build"])
-
-
-def rows(path, sql):
-    con = duckdb.connect(str(path))
-    try:
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_train_registers_a_version_with_everything_it_needs(project, duckdb_path):

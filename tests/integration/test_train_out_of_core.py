@@ -3,13 +3,13 @@ metrics, features and reference profile match an in-memory run on the same data.
 
 import json
 
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
 from dwml_py.cli import app
 from dwml_py.dbt_runner import run_dbt
 from dwml_py.demo import DemoConfig, generate_demo
+from tests.conftest import duckdb_rows as rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -20,14 +20,6 @@ def train_json(*args) -> dict:
     result = CliRunner().invoke(app, ["train", "churn", *FAST, *args, "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
-
-
-def rows(path, sql):
-    con = duckdb.connect(str(path))
-    try:
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_out_of_core_run_matches_the_in_memory_run(project, duckdb_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import duckdb
+from tests.conftest import duckdb_execute, duckdb_rows
 
 FAST_XGBOOST = ["--param", "n_estimators=20"]
 
@@ -25,16 +25,7 @@ def ok(*args: str) -> dict:
 
 
 def sql_rows(path, query: str, read_only: bool = True):
-    con = duckdb.connect(str(path), read_only=read_only)
-    try:
-        return con.sql(query).fetchall()
-    finally:
-        con.close()
+    return duckdb_rows(path, query, read_only=read_only)
 
 
-def sql_exec(path, query: str) -> None:
-    con = duckdb.connect(str(path))
-    try:
-        con.execute(query)
-    finally:
-        con.close()
+sql_exec = duckdb_execute
