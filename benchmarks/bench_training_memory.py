@@ -37,20 +37,12 @@ import subprocess
 import sys
 import time
 
-from benchmarks.common import Figure
+from benchmarks.common import Figure, status_mb
 
 DUCKDB_MEMORY_LIMIT = "256MB"  # see the module doc
 DEFAULT_TREES = 20  # the peak does not depend on the number of trees; the time does
 PEAK_GROWTH_TARGET = 1.3  # out-of-core peak RSS at the largest size / at the smallest
 MODES = ("in_memory", "out_of_core")
-
-
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
 
 
 def _spec():
@@ -75,7 +67,7 @@ def child(mode: str, db_path: str, trees: int, batch_rows: int, threads: int | N
     spec = _spec()
     warehouse = DuckDBWarehouse(db_path, read_only=True, settings={"memory_limit": DUCKDB_MEMORY_LIMIT})
     query = build_training_query(spec, "duckdb")
-    base = _status_mb("VmRSS")
+    base = status_mb("VmRSS")
     started = time.perf_counter()
     extra: dict = {}
     if mode == "in_memory":
@@ -97,7 +89,7 @@ def child(mode: str, db_path: str, trees: int, batch_rows: int, threads: int | N
     seconds = time.perf_counter() - started
     warehouse.close()
     return {"mode": mode, "seconds": seconds, "train_rows": model.fit_info["train_rows"],
-            "peak_rss_mb": round(_status_mb("VmHWM"), 1), "base_rss_mb": round(base, 1),
+            "peak_rss_mb": round(status_mb("VmHWM"), 1), "base_rss_mb": round(base, 1),
             "roc_auc": evaluation["metrics"]["roc_auc"], "log_loss": evaluation["metrics"]["log_loss"],
             "profile_rows": profile_rows.num_rows, **extra}
 

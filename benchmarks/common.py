@@ -71,6 +71,19 @@ def spread(runs: list[float]) -> float:
     return (max(runs) - min(runs)) / statistics.median(runs) if len(runs) > 1 else 0.0
 
 
+def status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status in MB (VmRSS now, VmHWM its peak);
+    0 where there is no /proc."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
 def floor_query(relation: exp.Table, numeric: list[str], strings: list[str]) -> exp.Select:
     """The floor: one full-scan aggregate that touches every column.
 

@@ -14,19 +14,13 @@ import resource
 import sys
 import time
 
-
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
+from benchmarks.common import status_mb
 
 
 def _peak_rss_mb() -> float:
     # VmHWM, the peak RSS of this address space: getrusage's ru_maxrss is carried over from the
     # parent across fork + exec on Linux, so it would report the harness's own peak.
-    return _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def main(argv: list[str]) -> dict:
@@ -48,7 +42,7 @@ def main(argv: list[str]) -> dict:
     with connect(project) as warehouse:
         row = registry.get_version(warehouse, MODEL_NAME, alias=None)
     model = TrainedModel.from_bytes(registry.load_model_bytes(ArtifactStore.for_project(project), row))
-    base = _status_mb("VmRSS")
+    base = status_mb("VmRSS")
     started = time.perf_counter()
     if mode == "dwml":
         result = predict(project, MODEL_NAME, version=int(row["version"]), relation="main.current",
