@@ -70,11 +70,10 @@ from dwml_py.errors import ConfigError, InputError
 from dwml_py.preprocessing import HIGH_CARDINALITY, build_preprocessor, column_kind, infer_feature_schema, \
     output_names, to_frame
 from dwml_py.progress import SILENT, Progress
-from dwml_py.reference_profile import SAMPLE_ROWS
+from dwml_py.reference_profile import SAMPLE_ROWS  # the reference profile's sample, as in memory
 
 DEFAULT_MAX_IN_MEMORY_MB = 4096.0
 DEFAULT_BATCH_ROWS = 100_000
-PROFILE_SAMPLE_ROWS = SAMPLE_ROWS  # training rows the reference profile is computed on, at most (as in memory)
 ESTIMATE_SAMPLE_ROWS = 2_000
 # Peak memory of the in-memory path per byte of the fetched Arrow table: the table and its split
 # copies, the pandas frame (strings as Python objects), the float64 matrix with one-hot columns and
@@ -391,7 +390,7 @@ def _add_counts(counts: dict, column: pa.Array) -> None:
 
 
 def scan(data: StreamedTrainingSet, features: list[str], label: str, task: str,
-         sample_rows: int = PROFILE_SAMPLE_ROWS, progress: Progress = SILENT) -> TrainingStats:
+         sample_rows: int = SAMPLE_ROWS, progress: Progress = SILENT) -> TrainingStats:
     """Stream the training set once: per-feature statistics and class counts of the training
     rows, label counts of the holdout rows, and every k-th training row as the profile sample."""
     step_rows = max(1, math.ceil(data.train_rows / max(1, sample_rows)))
@@ -498,7 +497,7 @@ def _batch_iterator(data: StreamedTrainingSet, model, label_codes, weights, cach
 def fit_streamed(data: StreamedTrainingSet, spec, algorithm: str = "xgboost", params: dict | None = None,
                  seed: int = 0, progress: Progress = SILENT, *, balance_classes: bool = True,
                  threshold: float = 0.5, high_cardinality: int = HIGH_CARDINALITY,
-                 sample_rows: int = PROFILE_SAMPLE_ROWS):
+                 sample_rows: int = SAMPLE_ROWS):
     """(TrainedModel, the profile sample of training rows): training.fit's model, fitted from
     streamed batches (see the module doc). XGBoost only."""
     import xgboost as xgb
