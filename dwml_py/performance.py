@@ -200,23 +200,97 @@ def labels_query(spec: dict, dialect: str, asof_join: bool) -> exp.Select:
                                 order=False)
 
 
-def _key_match(entity: list[str], alias: str) -> exp.Expression:
-    """<alias>.entity_key = the label row's key: the value as text, or per column of the JSON text."""
+# -- matching a prediction's entity_key to its label row -------------------------------------------
+#
+# entity_key is text (batch_scoring.entity_keys, or the dwml_prediction_key macro of SQL scoring):
+# one column's value as text, or several as JSON text. Texts of one value differ between writers
+# and engines (pyarrow writes '2024-03-05 10:00:03.000000' and 2.0 as '2', DuckDB casts them to
+# '2024-03-05 10:00:03' and '2.0'; JSON holds Python's str(datetime) and true/false), so each key
+# column is read back as its column's type and values are compared: in the join to the labels
+# (an equality of a prediction-row and a label-row expression, which keeps the hash join), between
+# versions, and in "the latest score per entity" (a batch and an SQL score of one row are one
+# entity). Text and integer keys stay texts (every writer writes the same digits).
+# Where a key does not parse: TRY_CAST on DuckDB and Spark, so it matches nothing; PostgreSQL has
+# no TRY_CAST (sqlglot writes CAST; pg_input_is_valid needs 16+), so there it fails the query.
+# Keys are written from the column itself, so only a key column whose type changed after scoring
+# does that. PostgreSQL's JSON functions take json, so its composite keys are cast to json first.
+
+def key_types(warehouse, spec: dict) -> dict[str, pa.DataType]:
+    """The Arrow type of each entity column, as batch scoring reads it: a zero-row fetch of the
+    version's labels query (nothing is scanned)."""
+    query = labels_query(spec, warehouse.dialect, warehouse.capabilities.asof_join).limit(0)
+    schema = warehouse.fetch_arrow(query).schema
+    by_name = {f.name.lower(): f.type for f in schema}
+    entity = spec["entity"] if isinstance(spec["entity"], list) else [spec["entity"]]
+    return {name: by_name[name.lower()] for name in entity if name.lower() in by_name}
+
+
+def key_sql_type(arrow_type: pa.DataType | None) -> exp.DataType | None:
+    """The SQL type a key column's text is read back as, or None to compare texts: text keys, and
+    integers, whose text is the same digits from every writer (and needs no range to read back).
+
+    >>> key_sql_type(pa.timestamp("us")).sql("duckdb"), key_sql_type(pa.float32()).sql("spark")
+    ('TIMESTAMP', 'FLOAT')
+    >>> key_sql_type(pa.decimal128(10, 2)).sql("postgres"), key_sql_type(pa.int64()) is None
+    ('DECIMAL(10, 2)', True)
+    """
+    t = arrow_type
+    if t is not None and pa.types.is_dictionary(t):
+        t = t.value_type
+    kind = exp.DataType.Type
+    if t is None:
+        return None
+    if pa.types.is_boolean(t):
+        return exp.DataType(this=kind.BOOLEAN)
+    if pa.types.is_floating(t):  # float32 keys compare as float32: 0.1 read as a double is another number
+        return exp.DataType(this=kind.FLOAT if t.bit_width <= 32 else kind.DOUBLE)
+    if pa.types.is_decimal(t) and t.precision <= 38:
+        return exp.DataType.build(f"DECIMAL({t.precision}, {t.scale})")
+    if pa.types.is_date(t):
+        return exp.DataType(this=kind.DATE)
+    if pa.types.is_timestamp(t):
+        if t.tz is not None:
+            return exp.DataType(this=kind.TIMESTAMPTZ)
+        return exp.DataType(this=kind.TIMESTAMP_NS if t.unit == "ns" else kind.TIMESTAMP)
+    if pa.types.is_time(t):
+        return exp.DataType(this=kind.TIME)
+    return None
+
+
+def _key_values(entity: list[str], alias: str | None, types: dict | None,
+                dialect: str | None = None) -> list[tuple[exp.Expression, exp.Expression]]:
+    """Per entity column: (its value read from <alias>.entity_key, the label row's value it must equal)."""
     key = sqlmod.column("entity_key", alias)
-    if len(entity) == 1:
-        return key.eq(exp.cast(sqlmod.column(entity[0], "l"), exp.DataType.Type.VARCHAR))
-    parts = []
+    if len(entity) > 1 and dialect == "postgres":  # its JSON functions take json, not the text column
+        key = exp.cast(key, exp.DataType.Type.JSON)
+    pairs = []
     for name in entity:
-        path = exp.JSONPath(expressions=[exp.JSONPathRoot(), exp.JSONPathKey(this=name)])
-        parts.append(exp.JSONExtractScalar(this=key.copy(), expression=path)
-                     .eq(exp.cast(sqlmod.column(name, "l"), exp.DataType.Type.VARCHAR)))
-    return exp.and_(*parts)
+        if len(entity) == 1:
+            text = key.copy()
+        else:
+            path = exp.JSONPath(expressions=[exp.JSONPathRoot(), exp.JSONPathKey(this=name)])
+            text = exp.JSONExtractScalar(this=key.copy(), expression=path)
+        to = key_sql_type((types or {}).get(name))
+        label = sqlmod.column(name, "l")
+        if to is None:
+            pairs.append((text, exp.cast(label, exp.DataType.Type.VARCHAR)))
+        else:
+            pairs.append((exp.TryCast(this=text, to=to, safe=True), label))  # safe: Spark's TRY_CAST too
+    return pairs
 
 
-def latest_predictions(name: str, version: int, filters: list[exp.Expression]) -> exp.Select:
-    """The version's predictions, each (entity, snapshot) numbered newest score first (`__dwml_rn`)."""
+def _key_match(entity: list[str], alias: str, types: dict | None = None, dialect: str | None = None) -> exp.Expression:
+    """<alias>.entity_key = the label row's key, column by column: values of each column's type in
+    `types` (column -> Arrow type, from key_types), texts for the others."""
+    return exp.and_(*[value.eq(label) for value, label in _key_values(entity, alias, types, dialect)])
+
+
+def latest_predictions(name: str, version: int, filters: list[exp.Expression],
+                       key: list[exp.Expression] | None = None) -> exp.Select:
+    """The version's predictions, each (entity, snapshot) numbered newest score first (`__dwml_rn`);
+    the entity is `key` (the key's values, see _key_values) or the key text."""
     newest = exp.Window(this=exp.RowNumber(),
-                        partition_by=[sqlmod.column("entity_key"), sqlmod.column("snapshot_at")],
+                        partition_by=[*(key or [sqlmod.column("entity_key")]), sqlmod.column("snapshot_at")],
                         order=exp.Order(expressions=[exp.Ordered(this=sqlmod.column("scored_at"), desc=True)]))
     where = [sqlmod.column("model_name").eq(sqlmod.literal(name)),
              sqlmod.column("version").eq(sqlmod.literal(int(version))), *filters]
@@ -230,13 +304,13 @@ def score_column(k: int) -> str:
 
 
 def predictions_query(name: str, versions: list[int], spec: dict, dialect: str, asof_join: bool, window: str,
-                      filters: list[exp.Expression]) -> exp.Select:
+                      filters: list[exp.Expression], types: dict | None = None) -> exp.Select:
     """(window, label, score of each version) for every (entity, snapshot) that all `versions` scored
-    (their latest score) and that has a label."""
+    (their latest score) and that has a label; keys matched as `types` says (see _key_match)."""
     entity = spec["entity"] if isinstance(spec["entity"], list) else [spec["entity"]]
     timestamp = spec.get("timestamp")
     first = "p0"
-    on = [_key_match(entity, first)]
+    on = [_key_match(entity, first, types, dialect)]
     if timestamp:
         on.append(sqlmod.column("snapshot_at", first).eq(
             exp.cast(sqlmod.column(timestamp, "l"), exp.DataType.Type.TIMESTAMP)))
@@ -247,14 +321,18 @@ def predictions_query(name: str, versions: list[int], spec: dict, dialect: str, 
                        exp.alias_(sqlmod.column(spec["label_column"], "l"), LABEL_COLUMN, quoted=True),
                        *[exp.alias_(sqlmod.column("score", f"p{k}"), score_column(k), quoted=True)
                          for k in range(len(versions))])
-    query = query.from_(latest_predictions(name, versions[0], filters).subquery(first))
+    # the latest score per value, not per text: a batch and an SQL score of a row may differ in text
+    key = [value for value, _ in _key_values(entity, None, types, dialect)]
+    query = query.from_(latest_predictions(name, versions[0], filters, key).subquery(first))
     where = [sqlmod.column(_RN, first).eq(sqlmod.literal(1))]
     for k, version in enumerate(versions[1:], start=1):
         alias = f"p{k}"
-        same = [sqlmod.column("entity_key", alias).eq(sqlmod.column("entity_key", first))]
+        # by value too: one version may be scored by batch, another by SQL, with other key texts
+        same = [mine.eq(theirs) for (mine, _), (theirs, _) in zip(_key_values(entity, alias, types, dialect),
+                                                                 _key_values(entity, first, types, dialect))]
         if timestamp:
             same.append(sqlmod.column("snapshot_at", alias).eq(sqlmod.column("snapshot_at", first)))
-        query = query.join(latest_predictions(name, version, filters).subquery(alias), on=exp.and_(*same),
+        query = query.join(latest_predictions(name, version, filters, key).subquery(alias), on=exp.and_(*same),
                            join_type="inner")
         where.append(sqlmod.column(_RN, alias).eq(sqlmod.literal(1)))
     query = query.join(labels_query(spec, dialect, asof_join).subquery("l"), on=exp.and_(*on), join_type="inner")
@@ -410,7 +488,7 @@ def labelled_pairs(project, warehouse, name: str, versions: list[int], models: l
                          hint="drop --after/--before.")
     filters = time_filter("snapshot_at", cutoff, after, before) if spec.get("timestamp") else []
     query = predictions_query(name, versions, spec, warehouse.dialect, warehouse.capabilities.asof_join, window,
-                              filters)
+                              filters, key_types(warehouse, spec))
     return warehouse.fetch_arrow(query), f"{DWML_SCHEMA}.predictions (latest score per entity and snapshot)"
 
 
