@@ -22,7 +22,8 @@ DWML_SCHEMA = "dwml"
 LOGICAL_TYPES = {
     "string": (exp.DataType.Type.TEXT, "dbt.type_string()"),
     "integer": (exp.DataType.Type.BIGINT, "dbt.type_bigint()"),
-    "double": (exp.DataType.Type.DOUBLE, "dbt.type_float()"),
+    # dbt.type_float() is a 4-byte FLOAT on DuckDB and Spark: dwml_double_type() says DOUBLE there
+    "double": (exp.DataType.Type.DOUBLE, "dwml.dwml_double_type()"),
     "boolean": (exp.DataType.Type.BOOLEAN, "dbt.type_boolean()"),
     "timestamp": (exp.DataType.Type.TIMESTAMP, "dbt.type_timestamp()"),
     "date": (exp.DataType.Type.DATE, "'date'"),
@@ -274,11 +275,32 @@ def add_column_statement(spec: TableSpec, col: Column, schema: str = DWML_SCHEMA
     )
 
 
+# a 'double' column of this type holds scores and metrics to 7 digits; DuckDB and PostgreSQL
+# widen it in place (ALTER COLUMN ... TYPE), exactly, without rewriting other columns
+_FOUR_BYTE_FLOATS = {"float", "float4", "real"}
+_WIDENING_DIALECTS = {"duckdb", "postgres"}
+
+
+def _narrow_doubles(warehouse, spec: TableSpec, schema: str) -> list[Column]:
+    """'double' columns of `spec` that the table holds as a 4-byte float (dbt-duckdb's dbt.type_float()
+    made them so before dwml_double_type existed)."""
+    if getattr(warehouse, "dialect", "") not in _WIDENING_DIALECTS:
+        return []
+    types = {name.lower(): str(dtype).lower().strip() for name, dtype in warehouse.columns(schema, spec.name)}
+    return [c for c in spec.columns if c.type == "double" and types.get(c.name.lower()) in _FOUR_BYTE_FLOATS]
+
+
+def widen_column_statement(spec: TableSpec, col: Column, schema: str = DWML_SCHEMA) -> exp.Alter:
+    return exp.Alter(this=sqlmod.table(schema, spec.name), kind="TABLE",
+                     actions=[exp.AlterColumn(this=sqlmod.ident(col.name), dtype=column_type(col.type))])
+
+
 def ensure_tables(warehouse, schema: str = DWML_SCHEMA) -> dict[str, list[str]]:
     """Create dwml's schema and tables if missing; add columns the definition gained since.
 
-    Idempotent. Existing rows are never touched: migration only adds columns.
-    Returns {table: [columns added]} for the tables that changed.
+    Idempotent. Existing rows are never touched: migration adds columns, and widens 'double'
+    columns that an earlier dbt on-run-start declared as a 4-byte FLOAT (see _narrow_doubles).
+    Returns {table: [columns added or widened]} for the tables that changed.
     """
     warehouse.create_schema(schema)
     changes: dict[str, list[str]] = {}
@@ -293,6 +315,9 @@ def ensure_tables(warehouse, schema: str = DWML_SCHEMA) -> dict[str, list[str]]:
             if col.name.lower() not in existing:
                 warehouse.execute(add_column_statement(spec, col, schema))
                 added.append(col.name)
+        for col in _narrow_doubles(warehouse, spec, schema):
+            warehouse.execute(widen_column_statement(spec, col, schema))
+            added.append(f"{col.name} (widened to double)")
         if added:
             changes[spec.name] = added
     return changes

@@ -19,7 +19,7 @@
 {% macro dwml_logical_type(logical) %}
   {% if logical == 'string' %}{{ return(dbt.type_string()) }}
   {% elif logical == 'integer' %}{{ return(dbt.type_bigint()) }}
-  {% elif logical == 'double' %}{{ return(dbt.type_float()) }}
+  {% elif logical == 'double' %}{{ return(dwml.dwml_double_type()) }}
   {% elif logical == 'boolean' %}{{ return(dbt.type_boolean()) }}
   {% elif logical == 'timestamp' %}{{ return(dbt.type_timestamp()) }}
   {% elif logical == 'date' %}{{ return('date') }}

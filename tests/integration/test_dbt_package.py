@@ -36,12 +36,26 @@ def test_installed_package_builds_dwml_models_but_no_demo(repo_root, tmp_path):
     assert not {"customer_features", "customer_labels"} & models, "demo models must not build in a consumer"
     assert not any(name.startswith("stg_") for name in models)
 
+    import duckdb
+
+    # An earlier version's on-run-start declared 'double' columns with dbt.type_float(), DuckDB's
+    # 4-byte FLOAT, and a score was written to it: the build widens the column and keeps the row.
+    with duckdb.connect(str(tmp_path / "consumer.duckdb")) as old:
+        old.execute("create schema dwml")
+        old.execute("create table dwml.predictions (model_name varchar, version bigint, entity_key varchar, "
+                    "snapshot_at timestamp, score float, predicted_label varchar, batch_id varchar, source varchar, "
+                    "scored_at timestamp)")
+        old.execute("insert into dwml.predictions values ('m', 1, '7', null, 0.25, '0', 'b', 'batch', now())")
+
     build = _dbt(["build", *flags], consumer, env)
     assert build.returncode == 0, build.stdout[-3000:]
-
-    import duckdb
 
     con = duckdb.connect(str(tmp_path / "consumer.duckdb"), read_only=True)
     tables = {r[0] for r in con.sql("select table_name from information_schema.tables where table_schema = 'dwml'").fetchall()}
     assert {"runs", "model_versions", "predictions", "audit_log"} <= tables
+    types = dict(con.sql("select table_name || '.' || column_name, data_type from information_schema.columns "
+                         "where table_schema = 'dwml'").fetchall())
+    # created by dbt (run_metrics) or widened (predictions): 8-byte doubles, as Python declares them
+    assert types["run_metrics.value"] == "DOUBLE" and types["predictions.score"] == "DOUBLE"
+    assert con.sql("select entity_key, score from dwml.predictions").fetchall() == [("7", 0.25)]
     assert con.sql("select count(*) from main.orders").fetchall() == [(2,)]

@@ -140,10 +140,10 @@ def test_sql_scores_find_every_label(keys, keys_env):
     for name in CASES:
         stored = np.array([r[0] for r in duckdb_rows(keys_env["DWML_DUCKDB_PATH"], "select score from "
                            f"dwml.predictions where model_name = '{name}' and source = 'sql'")])
-        # each logged score is its row's made-up one, to 1e-6: dwml.predictions.score is a 4-byte FLOAT
-        # on DuckDB when dbt's on-run-start created the table (dbt.type_float())
+        # each logged score is its row's made-up one, to double precision (dwml.predictions.score is
+        # DOUBLE whoever created it: dwml_double_type)
         row = np.abs(made_up[:, None] - stored[None, :]).argmin(axis=0)
-        assert sorted(row.tolist()) == list(range(ROWS)) and np.abs(made_up[row] - stored).max() < 1e-6, name
+        assert sorted(row.tolist()) == list(range(ROWS)) and np.abs(made_up[row] - stored).max() < 1e-12, name
         # the SQL batch is the newer: every row's latest score is the made-up one
         result = evaluate_performance(keys, name, version=1)
         assert result["rows"] == ROWS, (name, result["notes"])

@@ -48,6 +48,25 @@ def test_adding_a_column_later_migrates_without_losing_rows(warehouse):
     assert rows == [{"run_id": "r1", "status": "finished", "git_sha": None}]
 
 
+def test_four_byte_float_doubles_are_widened_in_place(warehouse):
+    # dbt-duckdb's dbt.type_float() is FLOAT (4 bytes): an earlier on-run-start declared scores so
+    warehouse.create_schema(DWML_SCHEMA)
+    columns = ", ".join(f'"{c.name}" {"float" if c.type == "double" else "varchar"}'
+                        for c in TABLES["drift_metrics"].columns)
+    warehouse.execute(f"create table dwml.drift_metrics ({columns})")
+    warehouse.execute("insert into dwml.drift_metrics (drift_run_id, value, threshold) values ('d1', 0.125, 0.2)")
+    changes = ensure_tables(warehouse)
+    assert changes["drift_metrics"] == ["value (widened to double)", "threshold (widened to double)"]
+    types = dict(warehouse.columns(DWML_SCHEMA, "drift_metrics"))
+    assert types["value"].upper() == "DOUBLE" and types["threshold"].upper() == "DOUBLE"
+    assert types["feature"].upper() == "VARCHAR"  # other columns untouched
+    # the stored float32 value is kept exactly, and a new score keeps all its digits
+    assert warehouse.fetch_rows("select value from dwml.drift_metrics") == [{"value": 0.125}]
+    warehouse.execute("update dwml.drift_metrics set value = 0.8807970779778823")
+    assert warehouse.fetch_scalar("select value from dwml.drift_metrics") == 0.8807970779778823
+    assert ensure_tables(warehouse) == {}
+
+
 def test_write_arrow_appends_by_name(warehouse):
     ensure_tables(warehouse)
     batch = pa.table({"status": ["running"], "run_id": ["r9"], "started_at": pa.array([None], pa.timestamp("us"))})
