@@ -21,7 +21,6 @@ stay, and there are never duplicates or half a batch.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import uuid
 from datetime import datetime
@@ -33,6 +32,7 @@ from sqlglot import exp
 
 from dwml_py import model_registry as registry
 from dwml_py import sql as sqlmod
+from dwml_py.entity_keys import entity_keys
 from dwml_py.errors import InputError
 from dwml_py.progress import SILENT, Progress
 from dwml_py.tables import DWML_SCHEMA
@@ -92,19 +92,6 @@ def match_columns(available: list[str], needed: list[str], relation: str, what: 
             hint="score a relation with the columns the version was trained on, rebuild the feature model "
             "(`dbt run -s MODEL`), or train and deploy a new version on the new schema.")
     return [by_lower[c.lower()] for c in needed]
-
-
-def entity_keys(batch: pa.Table, columns: list[str]) -> pa.Array:
-    """The entity key of each row as text: the value for one column, JSON text for several."""
-    if len(columns) == 1:
-        column = batch.column(columns[0])
-        try:
-            return pc.cast(column, pa.string()).combine_chunks() if isinstance(column, pa.ChunkedArray) \
-                else pc.cast(column, pa.string())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return pa.array([None if v is None else str(v) for v in column.to_pylist()], type=pa.string())
-    values = [batch.column(c).to_pylist() for c in columns]
-    return pa.array([json.dumps(dict(zip(columns, row)), default=str) for row in zip(*values)], type=pa.string())
 
 
 def _snapshots(batch: pa.Table, column: str | None) -> pa.Array:

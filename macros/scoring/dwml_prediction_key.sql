@@ -2,7 +2,7 @@
   dwml_prediction_key(entity, columns)
 
   The SQL expression of dwml.predictions.entity_key for the entity column(s) `entity`, equal to
-  the text batch scoring writes (dwml_py.batch_scoring.entity_keys), so that SQL and batch scores
+  the text batch scoring writes (dwml_py.entity_keys.entity_keys), so that SQL and batch scores
   of the same row share a key. `columns` maps each lower-case column name to its dbt Column (for
   its type).
 
