@@ -13,8 +13,8 @@ defaults to 'rollback' when the version is older than the one the alias points a
 SQL scoring: before the alias moves, the version's preprocessing and model are compiled to SQL
 for the target's dialect (dwml_py.sql_scoring) and stored in dwml.scoring_sql, so the dbt macro
 dwml_predict never finds the alias on a version without its SQL. A version that cannot be
-compiled (multiclass, too many tree nodes, ...) is still deployed: the result's `sql_scoring`
-says `available: false` and why, and batch scoring (`dwml predict`) serves it.
+compiled (too many tree nodes, an estimator it does not know, ...) is still deployed: the
+result's `sql_scoring` says `available: false` and why, and batch scoring (`dwml predict`) serves it.
 
 `scaffold_dir` also writes a dbt model scoring with dwml_predict (dwml_py.scoring_scaffold); a
 hand-edited file there refuses the deploy before anything moves, unless `force`.

@@ -143,13 +143,15 @@ def _yml(name, ml_model, feature_model, alias, entity, timestamp, keys, task) ->
         tests = ["not_null"] + (["unique"] if keys == [column] else [])
         role = "Entity key" if column in entity else "Snapshot the features describe"
         columns.append({"name": column, "description": f"{role} (from {feature_model}).", "data_tests": tests})
-    score = {"name": "score", "description": "P(positive class) at scoring time." if task == "classification"
-             else "The predicted value.", "data_tests": ["not_null"]}
+    described = ("P(positive class) at scoring time; for a multiclass model the highest class probability."
+                 if task == "classification" else "The predicted value.")
+    score = {"name": "score", "description": described, "data_tests": ["not_null"]}
     if task == "classification":
         score["data_tests"].append({"dwml.values_within_range": {"arguments": {"min_value": 0, "max_value": 1}}})
     columns += [
         score,
-        {"name": "predicted_label", "description": "Predicted class at the version's threshold (NULL for regression)."},
+        {"name": "predicted_label", "description": "Predicted class: at the version's threshold (binary), the most "
+         "probable class (multiclass), NULL for regression."},
         {"name": "model_name", "description": "The ML model.", "data_tests": ["not_null"]},
         {"name": "version", "description": f"The version the alias {alias!r} pointed at when dbt ran.",
          "data_tests": ["not_null"]},

@@ -3,8 +3,9 @@
 
   The SELECT that scores `relation` inside the warehouse with the version of the ML model
   `model_name` that `alias` points at now: its entity key column(s) and timestamp, `score`
-  (P(positive class) for binary classification, the prediction for regression),
-  `predicted_label` (at the version's threshold; NULL for regression), `model_name` and `version`.
+  (P(positive class) for binary classification, the highest class probability for multiclass,
+  the prediction for regression), `predicted_label` (at the version's threshold; the most probable
+  class for multiclass; NULL for regression), `model_name` and `version`.
 
       {{ config(materialized='table', tags=['dwml_scoring']) }}
       select * from ({{ dwml.dwml_predict('churn', ref('customer_features')) }}) as scored

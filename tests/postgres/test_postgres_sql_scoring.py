@@ -36,7 +36,8 @@ def test_sql_scores_on_postgres_equal_python(engine, monkeypatch, algorithm, joi
     model = _fit(train, algorithm, "classification")
     compiled = sql_scoring.compile_model(model)
     assert bool(compiled.lookups) == (join_min_keys == 3)
-    query = compiled.query(sqlmod.table("s", "scored"), ["customer_id"]).order_by(sqlmod.column("customer_id"))
+    query = compiled.query(sqlmod.table("s", "scored"), ["customer_id"], dialect="postgres").order_by(
+        sqlmod.column("customer_id"))
     got = pg.fetch_arrow(query)
     assert got.column("customer_id").to_pylist() == scored.column("customer_id").to_pylist()
     scores = np.asarray(got.column("score").to_pylist(), dtype=float)

@@ -274,7 +274,10 @@ def test_refusals_say_why(data, monkeypatch):
     train, _ = data
     three = train.set_column(train.column_names.index("churned"), "churned",
                              pa.array(np.arange(train.num_rows) % 3, pa.int64()))
-    multi = fit(three, _spec("classification"), "logistic", seed=0)
+    multi = fit(three, _spec("classification"), "random_forest", params={"n_estimators": 3, "n_jobs": 1}, seed=0)
+    nodes = sum(t.tree_.node_count for t in multi.estimator.estimators_)
+    # a multiclass forest is written once per class: its trees fit under the limit, three copies do not
+    monkeypatch.setattr(sql_scoring, "MAX_TREE_NODES", 2 * nodes)
     with pytest.raises(sql_scoring.NotCompilable, match="3 classes"):
         sql_scoring.compile_model(multi)
     row = sql_scoring.storage_row(multi, "m", 1, "duckdb", ["customer_id"])
@@ -324,3 +327,248 @@ def test_nan_is_missing_in_sql_as_in_python(data, algorithm):
     out, _ = _sql_scores(model, with_nan)
     got = np.asarray(out.column("score").to_pylist(), dtype=float)
     assert np.max(np.abs(got - model.predict_score(with_nan))) < 1e-6
+
+
+# -- multiclass ----------------------------------------------------------------------------------
+
+# a class name with a quote: the label CASE must quote it
+REASONS = ["moved", "price", "it's the service", "quality"]
+
+
+def _multiclass_table(rng: np.random.Generator, n: int, unseen: bool, classes: int) -> pa.Table:
+    """_table with a label `reason` of `classes` classes: the argmax of one noisy logit per class,
+    each driven by other features (so every class is predicted somewhere)."""
+    table = _table(rng, n, unseen)
+    amount = np.nan_to_num(np.asarray(table.column("amount").to_pylist(), dtype=float), nan=40.0)
+    tenure = np.nan_to_num(np.asarray(table.column("tenure_days").to_pylist(), dtype=float), nan=900.0)
+    plan = np.array([{"basic": 1.5, "family": -1.0, "premium": 0.5}.get(p, 0.0)
+                     for p in table.column("plan").to_pylist()])
+    city = np.array([0.0 if c is None else (int(c[-2:]) % 3) * 0.8 for c in table.column("city").to_pylist()])
+    logits = np.stack([0.03 * amount - 1.5, plan, city, 0.0015 * tenure - 1.0][:classes], axis=1)
+    logits += rng.gumbel(size=logits.shape)
+    reasons = np.array(REASONS[:classes], dtype=object)[logits.argmax(axis=1)]
+    return table.append_column("reason", pa.array(reasons.tolist(), pa.string()))
+
+
+@pytest.fixture(scope="module")
+def multiclass_data():
+    rng = np.random.default_rng(20240617)
+    return {k: (_multiclass_table(rng, 1500, False, k), _multiclass_table(rng, 1200, True, k)) for k in (3, 4)}
+
+
+def _fit_multiclass(train, algorithm, **params):
+    spec = {"label_column": "reason", "task": "classification", "features": FEATURES, "entity": ["customer_id"]}
+    params = {**SMALL.get(algorithm, {}), **params}
+    return fit(train, spec, algorithm, params=params, seed=3, high_cardinality=8)
+
+
+def _check_multiclass(model, table: pa.Table, out: pa.Table, tie: float) -> None:
+    """SQL = batch scoring: the score to 1e-6, the label on every row, the class probabilities to
+    1e-6, summing to 1. The data has no near-tie (two most probable classes within `tie`: there
+    float noise could order them otherwise than numpy's argmax), so every label is compared."""
+    from dwml_py.batch_scoring import score_table
+
+    expected, labels = score_table(model, table)
+    assert out.column("customer_id").to_pylist() == table.column("customer_id").to_pylist()
+    got = np.asarray(out.column("score").to_pylist(), dtype=float)
+    assert not np.isnan(got).any() and np.max(np.abs(got - expected)) < 1e-6, np.max(np.abs(got - expected))
+    proba = model.predict_proba(table)
+    top2 = np.sort(proba, axis=1)[:, -2:]
+    assert np.min(top2[:, 1] - top2[:, 0]) > tie
+    assert out.column("predicted_label").to_pylist() == labels
+    assert set(labels) == set(model.classes) == set(REASONS[:len(model.classes)])  # every class is predicted
+    probabilities = np.stack([np.asarray(out.column(f"probability_{k}").to_pylist(), dtype=float)
+                              for k in range(len(model.classes))], axis=1)
+    assert np.max(np.abs(probabilities - proba)) < 1e-6
+    assert np.max(np.abs(probabilities.sum(axis=1) - 1.0)) < 1e-12
+    assert np.array_equal(probabilities.max(axis=1), got)  # the score is the top class's probability
+
+
+MULTICLASS = [("xgboost", 3, "softmax"), ("xgboost", 4, "softmax"), ("logistic", 3, "softmax"),
+              ("logistic", 4, "softmax"), ("random_forest", 3, "max"), ("random_forest", 4, "max")]
+
+
+@pytest.mark.parametrize("algorithm,classes,link", MULTICLASS, ids=[f"{a}-{k}" for a, k, _ in MULTICLASS])
+def test_multiclass_sql_equals_batch_scoring(multiclass_data, algorithm, classes, link):
+    """Categorical and numeric features with NULLs and unseen categories; XGBoost's probabilities are
+    float32, so its near-ties are taken within 1e-6."""
+    train, scored = multiclass_data[classes]
+    model = _fit_multiclass(train, algorithm)
+    assert model.classes == sorted(REASONS[:classes])
+    out, compiled = _sql_scores_multiclass(model, scored)
+    assert compiled.link == link and len(compiled.margins) == classes
+    _check_multiclass(model, scored, out, tie=1e-6 if algorithm == "xgboost" else 1e-12)
+    assert set(out.column("model_name").to_pylist()) == {"m"} and set(out.column("version").to_pylist()) == {7}
+    plain = compiled.query(sqlmod.table(None, "t"), ["customer_id"], {"model_name": "m", "version": 7})
+    assert [s.alias_or_name for s in plain.selects] == ["customer_id", "score", "predicted_label", "model_name",
+                                                        "version"]  # the shape of a binary model's query
+    if algorithm == "random_forest":  # each tree once per class
+        trees = sum(t.tree_.node_count for t in model.estimator.estimators_)
+        assert compiled.tree_nodes == classes * trees
+
+
+def _sql_scores_multiclass(model, table: pa.Table):
+    compiled = sql_scoring.compile_model(model)
+    query = compiled.query(sqlmod.table(None, "scored"), ["customer_id"], {"model_name": "m", "version": 7},
+                           probabilities=True)
+    con = duckdb.connect()
+    try:
+        con.register("scored", table)
+        out = con.sql(sqlmod.render(query, "duckdb") + ' ORDER BY "customer_id"').to_arrow_table()
+    finally:
+        con.close()
+    return out, compiled
+
+
+def _margins(compiled, table: pa.Table) -> np.ndarray:
+    """The per-class margin columns of the compiled query (its __dwml_margins level), by row."""
+    query = compiled.query(sqlmod.table(None, "scored"), ["customer_id"])
+    level = next(s for s in query.find_all(exp.Subquery) if s.alias == "__dwml_margins").this
+    con = duckdb.connect()
+    try:
+        con.register("scored", table)
+        out = con.sql(sqlmod.render(level, "duckdb") + ' ORDER BY "customer_id"').to_arrow_table()
+    finally:
+        con.close()
+    return np.stack([np.asarray(out.column(f"__dwml_margin{k}").to_pylist(), dtype=float)
+                     for k in range(len(compiled.margins))], axis=1)
+
+
+@pytest.mark.parametrize("params", [{}, {"objective": "multi:softmax"}, {"num_parallel_tree": 2, "subsample": 0.7}],
+                         ids=["softprob", "softmax", "parallel-trees"])
+def test_xgboost_multiclass_margins_equal_output_margin(multiclass_data, params):
+    """Each class's margin equals booster.predict(output_margin=True): base_score is a vector of
+    margins, one per class, and each tree counts for the class `tree_info` gives it (with
+    num_parallel_tree > 1 not i % num_class: the trees of an iteration come grouped by class)."""
+    import json
+
+    import xgboost as xgb
+
+    train, scored = multiclass_data[3]
+    model = _fit_multiclass(train, "xgboost", n_estimators=15, **params)
+    saved = json.loads(model.estimator.get_booster().save_raw(raw_format="json"))["learner"]
+    assert saved["objective"]["name"] == params.get("objective", "multi:softprob")
+    assert len(saved["learner_model_param"]["base_score"].split(",")) == 3
+    tree_info = saved["gradient_booster"]["model"]["tree_info"]
+    if "num_parallel_tree" in params:
+        assert tree_info[:6] == [0, 0, 1, 1, 2, 2]
+    compiled = sql_scoring.compile_model(model)
+    expected = model.estimator.get_booster().predict(xgb.DMatrix(model.transform(scored)), output_margin=True)
+    # XGBoost adds its trees in float32: margins of a few units carry ~1e-6 of rounding
+    assert np.max(np.abs(_margins(compiled, scored) - expected)) < 2e-6
+    out, _ = _sql_scores_multiclass(model, scored)
+    _check_multiclass(model, scored, out, tie=1e-6)
+
+
+def test_multiclass_logistic_margins_are_the_decision_function(multiclass_data):
+    train, scored = multiclass_data[4]
+    model = _fit_multiclass(train, "logistic")
+    expected = model.estimator.decision_function(model.transform(scored))
+    assert np.max(np.abs(_margins(sql_scoring.compile_model(model), scored) - expected)) < 1e-12
+
+
+@pytest.mark.parametrize("algorithm", ["logistic", "xgboost", "random_forest"])
+def test_multiclass_large_lookups_are_joins(multiclass_data, monkeypatch, algorithm):
+    """A multiclass target encoding (logistic) gives one input per feature and class: as a join, one
+    VALUES list with a value column per class; ordinal codes (trees) stay one column."""
+    monkeypatch.setattr(sql_scoring, "LOOKUP_JOIN_MIN_KEYS", 3)
+    train, scored = multiclass_data[3]
+    model = _fit_multiclass(train, algorithm)
+    out, compiled = _sql_scores_multiclass(model, scored)
+    assert len(compiled.lookups) == 2
+    width = 1 + (3 if algorithm == "logistic" else 1)
+    assert all(len(values.args["alias"].columns) == width for values, _ in compiled.lookups)
+    _check_multiclass(model, scored, out, tie=1e-6 if algorithm == "xgboost" else 1e-12)
+
+
+def test_a_single_multiclass_decision_tree_compiles(multiclass_data):
+    from sklearn.tree import DecisionTreeClassifier
+
+    train, scored = multiclass_data[4]
+    model = _fit_multiclass(train, "random_forest")
+    target = np.array([model.classes.index(v) for v in train.column("reason").to_pylist()])
+    model.estimator = DecisionTreeClassifier(max_depth=6, random_state=0).fit(model.transform(train), target)
+    out, compiled = _sql_scores_multiclass(model, scored)
+    assert compiled.tree_nodes == 4 * model.estimator.tree_.node_count
+    # a single tree's leaves tie often (small leaves): the label is checked where they do not
+    from dwml_py.batch_scoring import score_table
+
+    expected, labels = score_table(model, scored)
+    assert np.max(np.abs(np.asarray(out.column("score").to_pylist()) - expected)) < 1e-12
+    proba = np.sort(model.predict_proba(scored), axis=1)
+    clear = proba[:, -1] > proba[:, -2]
+    assert clear.mean() > 0.9
+    assert [a for a, c in zip(out.column("predicted_label").to_pylist(), clear) if c] == \
+           [b for b, c in zip(labels, clear) if c]
+
+
+def test_multiclass_ties_take_the_first_class_as_argmax():
+    """Equal margins: the label is the first of them in the model's classes, as numpy's argmax."""
+    label = sql_scoring._top_class(["x", "y", "z"])
+    compiled = sql_scoring.CompiledScoring(  # margins = the inputs a, b, c themselves
+        algorithm="t", task="classification", features=["a", "b", "c"],
+        inputs=[(f"__dwml_x{k}", sqlmod.column(c)) for k, c in enumerate("abc")],
+        margins=[sqlmod.column(f"__dwml_x{k}") for k in range(3)], link="softmax", label=label)
+    rows = [(1.0, 1.0, 0.0), (0.0, 2.0, 2.0), (3.0, 3.0, 3.0), (0.0, 0.0, 5.0), (-1000.0, 0.0, -2000.0)]
+    con = duckdb.connect()
+    table = pa.table({n: pa.array([r[i] for r in rows], pa.float64()) for i, n in enumerate("abc")})
+    con.register("t", table)
+    query = compiled.query(sqlmod.table(None, "t"), ["a"], probabilities=True)
+    out = con.sql(sqlmod.render(query, "duckdb")).fetchall()
+    con.close()
+    margins = np.array(rows)
+    assert [r[2] for r in out] == [["x", "y", "z"][i] for i in margins.argmax(axis=1)] == ["x", "y", "x", "z", "y"]
+    softmax = np.exp(margins - margins.max(axis=1, keepdims=True))
+    softmax /= softmax.sum(axis=1, keepdims=True)
+    assert np.allclose([r[1] for r in out], softmax.max(axis=1), atol=1e-15, rtol=0)
+    assert np.allclose([r[3:] for r in out], softmax, atol=1e-15, rtol=0)  # -1000 and -2000: clamped, no error
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "spark", "snowflake", "bigquery", "databricks", "trino"])
+def test_multiclass_sql_transpiles_and_parses_in_other_dialects(multiclass_data, monkeypatch, dialect):
+    monkeypatch.setattr(sql_scoring, "LOOKUP_JOIN_MIN_KEYS", 3)  # the multi-column VALUES join too
+    train, _ = multiclass_data[3]
+    for algorithm, params in (("logistic", {}), ("xgboost", {"n_estimators": 3})):
+        model = _fit_multiclass(train, algorithm, **params)
+        query = sql_scoring.compile_model(model).query(sqlmod.table("main", "features"), ["customer_id"],
+                                                        {"model_name": "m", "version": 1})
+        text = sqlmod.render(query, dialect)
+        parsed = sqlglot.parse_one(text, read=dialect)
+        assert [s.alias_or_name for s in parsed.selects] == ["customer_id", "score", "predicted_label",
+                                                             "model_name", "version"]
+        assert "GREATEST" in text.upper() and "__dwml_margin2" in text and "LEFT JOIN" in text
+
+
+def test_class_probabilities_are_for_multiclass_only(data):
+    from dwml_py.errors import InputError
+
+    train, _ = data
+    compiled = sql_scoring.compile_model(_fit(train, "logistic", "classification"))
+    with pytest.raises(InputError, match="multiclass"):
+        compiled.query(sqlmod.table(None, "t"), ["customer_id"], probabilities=True)
+
+
+def test_multiclass_storage_row_is_ready(multiclass_data):
+    train, scored = multiclass_data[3]
+    model = _fit_multiclass(train, "xgboost", n_estimators=5)
+    row = sql_scoring.storage_row(model, "reason", 2, "duckdb", ["customer_id"])
+    assert row["status"] == "ready" and row["error"] is None and row["tree_nodes"] >= 15
+    con = duckdb.connect()
+    con.register("t", scored)
+    got = con.sql(row["query_sql"].replace(row["relation_placeholder"], "t") + " ORDER BY customer_id").to_arrow_table()
+    con.close()
+    assert got.column_names == ["customer_id", "score", "predicted_label", "model_name", "version"]
+    assert np.max(np.abs(np.asarray(got.column("score").to_pylist()) - model.predict_score(scored))) < 1e-6
+
+
+def test_margins_are_fenced_on_postgres_only(multiclass_data, data):
+    # PostgreSQL pulls subqueries up and would evaluate the trees once per reference to a margin
+    # column; OFFSET 0 keeps the margins' SELECT apart there (and BigQuery rejects OFFSET without LIMIT)
+    train, _ = multiclass_data[3]
+    for model in (_fit_multiclass(train, "xgboost", n_estimators=3), _fit(data[0], "xgboost", "classification")):
+        compiled = sql_scoring.compile_model(model)
+        relation = sqlmod.table("s", "scored")
+        assert compiled.query(relation, dialect="postgres").sql("postgres").count("OFFSET 0") == 1
+        for dialect in ("duckdb", "bigquery", "spark", "snowflake"):
+            assert "OFFSET" not in compiled.query(relation, dialect=dialect).sql(dialect)
+        assert "OFFSET" not in compiled.query(relation).sql("postgres")
