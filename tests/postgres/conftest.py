@@ -81,6 +81,18 @@ def pg_database(pg_server_settings):
     _admin(pg_server_settings, f'drop database if exists "{name}" with (force)')
 
 
+@pytest.fixture(scope="module")
+def pg_module_warehouse(pg_database):
+    """A PostgresWarehouse on this module's database, shared by the module's tests."""
+    from dwml_py.warehouse.postgres import PostgresWarehouse
+
+    warehouse = PostgresWarehouse(host=pg_database["DWML_PG_HOST"], port=int(pg_database["DWML_PG_PORT"]),
+                                  user=pg_database["DWML_PG_USER"], password=pg_database["DWML_PG_PASSWORD"],
+                                  dbname=pg_database["DWML_PG_DBNAME"])
+    yield warehouse
+    warehouse.close()
+
+
 @pytest.fixture
 def pg_env(pg_database, monkeypatch) -> dict:
     """The `postgres` target of the project's profiles.yml, pointed at this module's database."""

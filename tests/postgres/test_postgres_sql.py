@@ -14,15 +14,10 @@ HOSTILE = 'x"; drop table t; --'
 
 
 @pytest.fixture(scope="module")
-def engines(pg_database):
-    from dwml_py.warehouse.postgres import PostgresWarehouse
-
-    pg = PostgresWarehouse(host=pg_database["DWML_PG_HOST"], port=int(pg_database["DWML_PG_PORT"]),
-                           user=pg_database["DWML_PG_USER"], password=pg_database["DWML_PG_PASSWORD"],
-                           dbname=pg_database["DWML_PG_DBNAME"])
+def engines(pg_module_warehouse):
+    pg = pg_module_warehouse
     loaded = load(pg, "postgres", "s", HOSTILE)
     yield loaded
-    pg.close()
     loaded.duckdb.close()
 
 

@@ -15,17 +15,12 @@ pytestmark = [pytest.mark.postgres]
 
 
 @pytest.fixture(scope="module")
-def engine(pg_database):
-    from dwml_py.warehouse.postgres import PostgresWarehouse
-
-    pg = PostgresWarehouse(host=pg_database["DWML_PG_HOST"], port=int(pg_database["DWML_PG_PORT"]),
-                           user=pg_database["DWML_PG_USER"], password=pg_database["DWML_PG_PASSWORD"],
-                           dbname=pg_database["DWML_PG_DBNAME"])
+def engine(pg_module_warehouse):
+    pg = pg_module_warehouse
     rng = np.random.default_rng(20240601)
     train, scored = _table(rng, 1500, unseen=False), _table(rng, 1200, unseen=True)
     pg.write_arrow(scored, "s", "scored")
     yield pg, train, scored
-    pg.close()
 
 
 @pytest.mark.parametrize("join_min_keys", [sql_scoring.LOOKUP_JOIN_MIN_KEYS, 3], ids=["case", "join"])

@@ -78,16 +78,20 @@ def _fit(train, algorithm, task, **kw):
     return fit(train, _spec(task), algorithm, params=params, seed=3, high_cardinality=8, **kw)
 
 
-def _sql_scores(model, table: pa.Table, dialect: str = "duckdb"):
-    compiled = sql_scoring.compile_model(model)
-    query = compiled.query(sqlmod.table(None, "scored"), ["customer_id"], {"model_name": "m", "version": 7})
+def _run_on_duckdb(query: exp.Expression, table: pa.Table, dialect: str = "duckdb") -> pa.Table:
+    """`query` (over the relation `scored`) rendered for `dialect`, run in DuckDB over `table`, by customer."""
     con = duckdb.connect()
     try:
         con.register("scored", table)
-        out = con.sql(sqlmod.render(query, dialect) + ' ORDER BY "customer_id"').to_arrow_table()
+        return con.sql(sqlmod.render(query, dialect) + ' ORDER BY "customer_id"').to_arrow_table()
     finally:
         con.close()
-    return out, compiled
+
+
+def _sql_scores(model, table: pa.Table, dialect: str = "duckdb"):
+    compiled = sql_scoring.compile_model(model)
+    query = compiled.query(sqlmod.table(None, "scored"), ["customer_id"], {"model_name": "m", "version": 7})
+    return _run_on_duckdb(query, table, dialect), compiled
 
 
 CASES = [
@@ -411,25 +415,14 @@ def _sql_scores_multiclass(model, table: pa.Table):
     compiled = sql_scoring.compile_model(model)
     query = compiled.query(sqlmod.table(None, "scored"), ["customer_id"], {"model_name": "m", "version": 7},
                            probabilities=True)
-    con = duckdb.connect()
-    try:
-        con.register("scored", table)
-        out = con.sql(sqlmod.render(query, "duckdb") + ' ORDER BY "customer_id"').to_arrow_table()
-    finally:
-        con.close()
-    return out, compiled
+    return _run_on_duckdb(query, table), compiled
 
 
 def _margins(compiled, table: pa.Table) -> np.ndarray:
     """The per-class margin columns of the compiled query (its __dwml_margins level), by row."""
     query = compiled.query(sqlmod.table(None, "scored"), ["customer_id"])
     level = next(s for s in query.find_all(exp.Subquery) if s.alias == "__dwml_margins").this
-    con = duckdb.connect()
-    try:
-        con.register("scored", table)
-        out = con.sql(sqlmod.render(level, "duckdb") + ' ORDER BY "customer_id"').to_arrow_table()
-    finally:
-        con.close()
+    out = _run_on_duckdb(level, table)
     return np.stack([np.asarray(out.column(f"__dwml_margin{k}").to_pylist(), dtype=float)
                      for k in range(len(compiled.margins))], axis=1)
 
