@@ -19,11 +19,12 @@ from benchmarks import data
 from dwml_py import sql as sqlmod
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_DIR = REPO_ROOT / "demo"  # the demo dbt project, whose profile the benchmarks point at their own files
 MODEL_NAME = "bench_churn"
 
 
 def project_env(db_path: Path, work_dir: Path) -> dict:
-    """The environment variables that point the checkout's project at the benchmark files."""
+    """The environment variables that point the demo project at the benchmark files."""
     return {"DWML_DUCKDB_PATH": str(db_path), "DWML_ARTIFACT_DIR": str(Path(work_dir) / "artifacts"),
             "DBT_TARGET_PATH": str(Path(work_dir) / "dbt_target"), "DBT_LOG_PATH": str(Path(work_dir) / "dbt_logs"),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
@@ -35,7 +36,7 @@ def open_project(db_path: Path, work_dir: Path):
     os.environ.update(project_env(db_path, work_dir))
     for name in ("DBT_PROFILES_DIR", "DBT_PROJECT_DIR", "DBT_TARGET"):
         os.environ.pop(name, None)
-    return Project.locate(REPO_ROOT)
+    return Project.locate(DEMO_DIR)
 
 
 def spec() -> dict:

@@ -29,7 +29,7 @@ def main(argv: list[str]) -> dict:
 
     from benchmarks import data
     from benchmarks.bare_scoring import BareScorer
-    from benchmarks.model_setup import MODEL_NAME, REPO_ROOT
+    from benchmarks.model_setup import DEMO_DIR, MODEL_NAME
     from dwml_py import model_registry as registry
     from dwml_py import sql as sqlmod
     from dwml_py.artifacts import ArtifactStore
@@ -38,7 +38,7 @@ def main(argv: list[str]) -> dict:
     from dwml_py.training import TrainedModel
     from dwml_py.warehouse import connect
 
-    project = Project.locate(REPO_ROOT)
+    project = Project.locate(DEMO_DIR)
     with connect(project) as warehouse:
         row = registry.get_version(warehouse, MODEL_NAME, alias=None)
     model = TrainedModel.from_bytes(registry.load_model_bytes(ArtifactStore.for_project(project), row))

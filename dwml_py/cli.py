@@ -133,33 +133,69 @@ def _demo_config(customers, seed, months, inject_defects):
                       start_date=defaults.start_date, inject_defects=inject_defects)
 
 
+DirOpt = Annotated[Optional[Path], typer.Option("--dir", help="folder of the demo project: written there when it "
+                                                "holds no dbt project yet (default: the checkout's demo/, or the "
+                                                "working folder).", show_default=False)]
+
+
+def _demo_project(inv: Invocation, directory: Optional[Path], config):
+    """The demo project's folder (written first if needed) and the Project in it; the settings are
+    checked first, so a refused one writes nothing."""
+    from dwml_py.demo import check_config
+    from dwml_py.demo.project_folder import demo_project_dir
+    from dwml_py.project import Project
+
+    check_config(config)
+    folder = demo_project_dir(directory, inv.project_dir)
+    return folder, Project.locate(folder, inv.profiles_dir, inv.target)
+
+
+def _next_steps(folder: Path) -> str:
+    """How to reach the demo's project from where the user is: `cd` there unless they are in it."""
+    import os
+
+    where = os.path.relpath(folder)
+    return "" if where == "." else f"`cd {where}`, then "
+
+
 @command(demo_app, "generate")
 def demo_generate(inv: Invocation, customers: CustomersOpt = None, seed: SeedOpt = 42, months: MonthsOpt = None,
-                  inject_defects: DefectsOpt = False):
+                  inject_defects: DefectsOpt = False, directory: DirOpt = None):
     """Generate the demo warehouse: raw tables of a subscription business (schema `raw`)."""
     from dwml_py.demo import generate_demo
+    from dwml_py.demo.project_folder import working_directory
 
-    result = generate_demo(inv.project(), _demo_config(customers, seed, months, inject_defects),
-                           inv.progress())
+    config = _demo_config(customers, seed, months, inject_defects)
+    folder, project = _demo_project(inv, directory, config)
+    with working_directory(folder):
+        result = generate_demo(project, config, inv.progress())
     if inv.json:
         print_json(result.to_dict())
     else:
-        stdout.print(f"Wrote {sum(result.rows.values()):,} rows into schema raw. Next: `dbt build`, or `dwml demo run`.")
+        stdout.print(f"Wrote {sum(result.rows.values()):,} rows into schema raw of the demo project in {folder}. "
+                     f"Next: {_next_steps(folder)}`dbt deps && dbt build`, or `dwml demo run`.")
 
 
 @command(demo_app, "run")
 def demo_run(inv: Invocation, customers: CustomersOpt = None, seed: SeedOpt = 42, months: MonthsOpt = None,
-             inject_defects: DefectsOpt = False):
+             inject_defects: DefectsOpt = False, directory: DirOpt = None):
     """The main job: generate the demo, build and test it with dbt, and run the ML flow on it."""
     from dwml_py.demo import run_demo
+    from dwml_py.demo.project_folder import working_directory
 
-    result = run_demo(inv.project(), _demo_config(customers, seed, months, inject_defects), inv.progress())
+    config = _demo_config(customers, seed, months, inject_defects)
+    folder, project = _demo_project(inv, directory, config)
+    progress = inv.progress()
+    if not inv.json:
+        progress.info(f"The demo project: {folder}")
+    with working_directory(folder):
+        result = run_demo(project, config, progress)
     if inv.json:
         print_json(result.to_dict())
     else:
         stdout.print("[green]Demo complete.[/green] Query the results in the warehouse, e.g. "
                      "select * from main.churn_scores limit 10 (scored by `dbt run`), select * from dwml.predictions limit 10; "
-                     "`dwml status`, `dwml monitor`, `dwml report churn`.")
+                     f"{_next_steps(folder)}`dwml status`, `dwml monitor`, `dwml report churn`.")
 
 
 # -- doctor -------------------------------------------------------------------------------

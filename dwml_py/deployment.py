@@ -50,8 +50,7 @@ def reference_row_count(warehouse, model_name: str, version: int) -> int:
 
 
 def deploy(project, model_name: str, version: int, alias: str = "production", reason: str | None = None,
-           actor: str | None = None, warehouse=None, scaffold_dir: str | None = None, force: bool = False,
-           scaffold_enabled: str | None = None) -> dict:
+           actor: str | None = None, warehouse=None, scaffold_dir: str | None = None, force: bool = False) -> dict:
     """Deploy `version` of `model_name` under `alias`; see the module doc."""
     from dwml_py.audit import current_actor, record_event
     from dwml_py.governance import governance_gate
@@ -100,7 +99,7 @@ def deploy(project, model_name: str, version: int, alias: str = "production", re
             from dwml_py import scoring_scaffold
 
             scaffold = scoring_scaffold.plan(project, warehouse, model_name, row, model.spec or {}, model.task,
-                                             alias=alias, directory=scaffold_dir, enabled=scaffold_enabled)
+                                             alias=alias, directory=scaffold_dir)
             scaffold.write(force, dry_run=True)
         result["sql_scoring"] = store_scoring_sql(warehouse, model_name, version, model)
 

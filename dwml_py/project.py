@@ -59,8 +59,9 @@ class Project:
                 raise ConfigError(
                     f"No dbt_project.yml in {str(Path.cwd())!r} or any folder above it.",
                     hint="run dwml inside a dbt project, or pass --project-dir "
-                    "(the dwml checkout itself is the demo project).",
+                    "(`dwml demo run` in an empty folder writes and runs the demo project).",
                 )
+        _refuse_dwml_package(found)
         target = target or os.environ.get("DBT_TARGET") or None
         profiles = Path(profiles_dir).expanduser().resolve() if profiles_dir else None
         return cls(project_dir=found, profiles_dir_option=profiles, target_option=target)
@@ -126,21 +127,58 @@ class Project:
         return flags
 
 
-# What a copy of a dbt project needs (not its warehouse, target/, logs or Python code).
+def _refuse_dwml_package(directory: Path) -> None:
+    """dwml's own dbt package (a checkout's root) is installed into projects, never run as one."""
+    from dwml_py.package_files import is_dbt_package
+
+    if is_dbt_package(directory):
+        demo = directory / "demo"
+        raise ConfigError(
+            f"{str(directory)!r} is dwml's own dbt package, which projects install; it is not a project to run dwml in.",
+            hint=(f"the demo project is {str(demo)!r}: `cd {demo}` (after `dwml demo run`), or pass --project-dir "
+                  "with your own project." if demo.is_dir() else "pass --project-dir with your own dbt project."))
+
+
+# What a copy of a dbt project needs (not its warehouse, target/, logs or Python code): these
+# files, and the folders dbt_project.yml names (dbt's defaults where it names none).
 PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "selectors.yml", "packages.yml")
-PROJECT_DIRS = ("models", "macros", "seeds", "snapshots", "analyses", "tests/dbt")
+PATH_SETTINGS = {"model-paths": ["models"], "macro-paths": ["macros"], "seed-paths": ["seeds"],
+                 "snapshot-paths": ["snapshots"], "analysis-paths": ["analyses"], "test-paths": ["tests"]}
 
 
 def copy_project(source: Path, destination: Path) -> Path:
     """Copy the dbt project at `source` (files and folders above) to `destination`, which must
-    not exist yet: a scratch project that generated files and hand edits cannot reach."""
+    not exist yet: a scratch project that generated files and hand edits cannot reach. Packages
+    installed from a local path stay installed: the copy's packages.yml and dbt_packages/ point at
+    the same folders, so it needs no `dbt deps`."""
     import shutil
 
+    source = source.resolve()
     destination.mkdir(parents=True)
     for name in PROJECT_FILES:
         if (source / name).is_file():
             shutil.copy2(source / name, destination / name)
-    for name in PROJECT_DIRS:
-        if (source / name).is_dir():
-            shutil.copytree(source / name, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
+    config = yaml.safe_load((source / "dbt_project.yml").read_text()) or {}
+    for setting, default in PATH_SETTINGS.items():
+        for name in config.get(setting) or default:
+            if (source / name).is_dir():
+                shutil.copytree(source / name, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
+    _point_local_packages_at(source, destination)
     return destination
+
+
+def _point_local_packages_at(source: Path, destination: Path) -> None:
+    """Make relative `local:` packages of the copy absolute, and link its dbt_packages/ entries to
+    the source's installed packages."""
+    packages_file = destination / "packages.yml"
+    if packages_file.is_file():
+        data = yaml.safe_load(packages_file.read_text()) or {}
+        for package in data.get("packages") or []:
+            if isinstance(package, dict) and "local" in package and not Path(str(package["local"])).is_absolute():
+                package["local"] = str((source / str(package["local"])).resolve())
+        packages_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    installed = source / "dbt_packages"
+    if installed.is_dir():
+        (destination / "dbt_packages").mkdir()
+        for entry in installed.iterdir():
+            (destination / "dbt_packages" / entry.name).symlink_to(entry.resolve(), target_is_directory=True)

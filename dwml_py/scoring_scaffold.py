@@ -55,12 +55,10 @@ def model_name_for(ml_model: str) -> str:
 
 
 def plan(project, warehouse, ml_model: str, version_row: dict, spec: dict, task: str, alias: str = "production",
-         directory: str = DEFAULT_DIRECTORY, enabled: str | None = None) -> Scaffold:
+         directory: str = DEFAULT_DIRECTORY) -> Scaffold:
     """The files to write for `ml_model`, scoring the feature model its version was trained on.
 
-    `spec` is the version's training spec (entity, timestamp, feature_schema/feature_table);
-    `enabled` is a Jinja expression for the model's `enabled` config (the demo's models are
-    enabled only in the root project)."""
+    `spec` is the version's training spec (entity, timestamp, feature_schema/feature_table)."""
     name = model_name_for(ml_model)
     folder = model_folder(project, directory)
     _check_name_free(project, name, folder / f"{name}.sql")
@@ -69,7 +67,7 @@ def plan(project, warehouse, ml_model: str, version_row: dict, spec: dict, task:
     entity = [entity] if isinstance(entity, str) else list(entity)
     timestamp = spec.get("timestamp")
     keys = _key_columns(warehouse, spec, entity, timestamp)
-    sql_body = model_sql(ml_model, feature_model, ref, alias, entity, timestamp, enabled)
+    sql_body = model_sql(ml_model, feature_model, ref, alias, entity, timestamp)
     what = f"dwml deploy {ml_model} --scaffold"
     yml_body = _yml(name, ml_model, feature_model, alias, entity, timestamp, keys, task)
     return Scaffold(name=name, keys=keys, what=what,
@@ -77,8 +75,7 @@ def plan(project, warehouse, ml_model: str, version_row: dict, spec: dict, task:
                            folder / f"{name}.yml": with_header(yml_body, "#", what)})
 
 
-def model_sql(ml_model: str, feature_model: str, ref: str, alias: str, entity: list[str], timestamp: str | None,
-              enabled: str | None = None) -> str:
+def model_sql(ml_model: str, feature_model: str, ref: str, alias: str, entity: list[str], timestamp: str | None) -> str:
     """The scoring model's SQL (without the checksum header): dwml_predict over the feature model,
     with the post_hook dwml_log_predictions that copies its rows into dwml.predictions.
 
@@ -87,9 +84,8 @@ def model_sql(ml_model: str, feature_model: str, ref: str, alias: str, entity: l
     """
     hook = "{{ dwml.dwml_log_predictions(" + repr(list(entity)) + (f", timestamp={timestamp!r}" if timestamp else "") \
         + ") }}"
-    config = [f"materialized='table'", f"tags=[{TAG!r}]"] + ([f"enabled=({enabled})"] if enabled else [])
     return (
-        "{{ config(" + ", ".join(config) + ",\n"
+        f"{{{{ config(materialized='table', tags=[{TAG!r}],\n"
         f"          post_hook={hook!r}) }}}}\n\n"
         f"-- Scores {feature_model} in the warehouse with the version of the ML model {ml_model!r} that the alias\n"
         f"-- {alias!r} points at when dbt runs (dwml deploy compiles it to SQL; a rollback needs no new file).\n"

@@ -9,7 +9,24 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout: dwml's dbt package and Python package
+DEMO_DIR = REPO_ROOT / "demo"  # the demo dbt project, which installs the package by local path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _demo_packages_installed(tmp_path_factory):
+    """`dbt deps` of the demo project once per test session (a lock keeps parallel workers to one
+    install), as `dwml demo run` does on first use."""
+    from dwml_py.demo import install_packages
+    from dwml_py.project import Project
+
+    logs = tmp_path_factory.mktemp("dbt_deps")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        mp.setenv("DBT_TARGET_PATH", str(logs / "target"))
+        mp.setenv("DBT_LOG_PATH", str(logs / "logs"))
+        mp.chdir(DEMO_DIR)
+        install_packages(Project.locate(DEMO_DIR))
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +40,7 @@ def _isolated_dbt_env(tmp_path, monkeypatch):
     monkeypatch.setenv("DWML_LOCK_WAIT_SECONDS", "1")
     for name in ("DBT_PROFILES_DIR", "DBT_PROJECT_DIR", "DBT_TARGET"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.chdir(DEMO_DIR)
 
 
 # The variables the autouse fixture below sets per test; module- and session-scoped demos set
@@ -39,13 +56,13 @@ def isolated_paths(base: Path) -> dict[str, str]:
 
 @contextlib.contextmanager
 def shared_env(env: dict[str, str]):
-    """dwml and dbt pointed at `env`'s files from the checkout, for fixtures wider than one test
+    """dwml and dbt pointed at `env`'s files from the demo project, for fixtures wider than one test
     (the autouse isolation below is per test, so it cannot serve them)."""
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
         mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        mp.chdir(REPO_ROOT)
+        mp.chdir(DEMO_DIR)
         yield mp
 
 
@@ -84,6 +101,11 @@ def repo_root() -> Path:
 
 
 @pytest.fixture
+def demo_dir() -> Path:
+    return DEMO_DIR
+
+
+@pytest.fixture
 def duckdb_path() -> Path:
     return Path(os.environ["DWML_DUCKDB_PATH"])
 
@@ -92,4 +114,4 @@ def duckdb_path() -> Path:
 def project():
     from dwml_py.project import Project
 
-    return Project.locate(REPO_ROOT)
+    return Project.locate(DEMO_DIR)

@@ -1,8 +1,9 @@
 """The demo: generate the demo warehouse, build it with dbt, run the ML flow on it.
 
-`generate_demo` writes the raw tables (schema `raw`) of a deterministic subscription business
-(see dwml_py.demo.generator); `run_demo` is the main job: generate, then `dbt build` the demo
-models and their tests, then every later step of the flow that exists.
+The demo is its own dbt project (demo/ in a checkout; see dwml_py.demo.project_folder for where
+it runs). `generate_demo` writes the raw tables (schema `raw`) of a deterministic subscription
+business (see dwml_py.demo.generator); `run_demo` is the main job: generate, then `dbt build` the
+demo models and their tests, then every later step of the flow that exists.
 """
 
 from __future__ import annotations
@@ -14,28 +15,28 @@ from sqlglot import exp
 from dwml_py import sql as sqlmod
 from dwml_py.dbt_runner import DbtRun, run_dbt
 from dwml_py.demo.generator import RAW_TABLES, DemoConfig, generate, validate_config
-from dwml_py.errors import GateRefused, InputError
+from dwml_py.demo.project_folder import packages_installed, project_lock
+from dwml_py.errors import DbtCommandError, GateRefused, InputError
 from dwml_py.progress import SILENT, Progress
 from dwml_py.scoring_scaffold import TAG as SCORING_TAG
 from dwml_py.tables import ensure_tables
 from dwml_py.warehouse import connect
 
 RAW_SCHEMA = "raw"
-DEMO_MODEL = "churn"  # declared in models/demo/features/customer_features.yml
-# The demo's scoring model (models/demo/scoring/churn_scores.*): what `dwml deploy --scaffold` writes
-# there, enabled only in the root project like every demo model.
-SCORING_DIR = "models/demo/scoring"
-SCORING_ENABLED = "project_name == 'dwml'"
+DEMO_MODEL = "churn"  # declared in the demo project's models/features/customer_features.yml
+# The demo's scoring model (models/scoring/churn_scores.*): what `dwml deploy --scaffold` writes there.
+SCORING_DIR = "models/scoring"
 
 
 @dataclass
 class DemoResult:
     config: dict
+    project_dir: str
     rows: dict[str, int] = field(default_factory=dict)
     steps: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"config": self.config, "rows": self.rows, "steps": self.steps}
+        return {"config": self.config, "project_dir": self.project_dir, "rows": self.rows, "steps": self.steps}
 
 
 def _config_dict(config: DemoConfig) -> dict:
@@ -68,12 +69,28 @@ def load_raw(warehouse, config: DemoConfig, progress: Progress = SILENT) -> dict
 def generate_demo(project, config: DemoConfig, progress: Progress = SILENT) -> DemoResult:
     """`dwml demo generate`: write the raw demo tables into the profile's warehouse."""
     check_config(config)
-    result = DemoResult(config=_config_dict(config))
+    result = DemoResult(config=_config_dict(config), project_dir=str(project.project_dir))
     with connect(project) as warehouse:
         result.rows = load_raw(warehouse, config, progress)
         ensure_tables(warehouse)
     result.steps.append({"step": "generate", "ok": True, "rows": sum(result.rows.values())})
     return result
+
+
+def install_packages(project, progress: Progress = SILENT) -> bool:
+    """`dbt deps` when dwml's dbt package is not installed in the demo project yet; whether it ran."""
+    if packages_installed(project.project_dir):
+        return False
+    with project_lock(project.project_dir):
+        if packages_installed(project.project_dir):  # another process installed it while we waited
+            return False
+        with progress.step("Installing dwml's dbt package into the demo project (dbt deps)") as step:
+            run = run_dbt(project, ["deps"])
+            if not run.success:
+                raise DbtCommandError("`dbt deps` of the demo project failed.",
+                                      hint=f"run `dbt deps --project-dir {project.project_dir}` to see why.")
+            step.summary = f"done in {run.seconds:.1f} s"
+    return True
 
 
 def build_demo(project, progress: Progress = SILENT) -> DbtRun:
@@ -97,6 +114,7 @@ def build_demo(project, progress: Progress = SILENT) -> DbtRun:
 def run_demo(project, config: DemoConfig, progress: Progress = SILENT) -> DemoResult:
     """`dwml demo run`, the main job: generate, build and test, then the ML flow as far as it exists."""
     result = generate_demo(project, config, progress)
+    install_packages(project, progress)
     run = build_demo(project, progress)
     result.steps.append({"step": "dbt build", "ok": run.success, **run.to_dict()})
     if not run.success:
@@ -121,7 +139,7 @@ def _deploy_and_score_steps(project, version: int, progress: Progress) -> list[d
 
     with progress.step(f"Deploying {DEMO_MODEL} version {version} as production") as step:
         deployed = deploy(project, DEMO_MODEL, version, alias="production", reason="demo run",
-                          scaffold_dir=SCORING_DIR, scaffold_enabled=SCORING_ENABLED)
+                          scaffold_dir=SCORING_DIR)
         sql = deployed["sql_scoring"]
         step.summary = (f"governance {deployed['governance']['decision']}, {deployed['reference_rows']} reference rows, "
                         + (f"SQL scoring compiled ({sql['sql_chars']:,} characters)" if sql["available"]
@@ -139,7 +157,6 @@ def _deploy_and_score_steps(project, version: int, progress: Progress) -> list[d
 
 def _dbt_scoring_step(project, model: str, batch_id: str, progress: Progress) -> dict:
     """`dbt run` of the scoring model, and how far its scores are from the batch ones."""
-    from dwml_py.errors import DbtCommandError
     from dwml_py.relations import resolve_relation
 
     with progress.step(f"Scoring in the warehouse with dbt (dbt run --select {model})") as step:

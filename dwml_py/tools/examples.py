@@ -253,12 +253,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dwml_py.tools.examples", description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=2000, help="customers in the demo (default 2000)")
     parser.add_argument("--seed", type=int, default=42, help="seed of the demo data (default 42)")
-    parser.add_argument("--project-dir", type=Path, default=Path(__file__).resolve().parents[2],
-                        help="the dbt project to copy (default: this checkout)")
+    parser.add_argument("--project-dir", type=Path, default=None,
+                        help="the demo project to copy (default: the one dwml ships, demo/ in a checkout)")
     parser.add_argument("--out", type=Path, default=EXAMPLES_FILE, help=f"file to write (default: {EXAMPLES_FILE})")
     options = parser.parse_args(argv)
 
-    examples, failed = generate(options.project_dir, options.customers, options.seed,
+    from dwml_py.package_files import demo_source_dir
+
+    examples, failed = generate(options.project_dir or demo_source_dir(), options.customers, options.seed,
                                 log=lambda m: print(m, file=sys.stderr, flush=True))
     previous, _ = load_examples(options.out)
     names = set(load_tools().names())

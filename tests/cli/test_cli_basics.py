@@ -40,7 +40,7 @@ def test_doctor_passes_on_the_default_setup():
 
 def test_doctor_names_a_broken_profile_and_the_fix(tmp_path):
     (tmp_path / "profiles.yml").write_text(
-        "dwml:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: \"{{ env_var('DWML_NOT_SET_X') }}\"\n")
+        "dwml_demo:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: \"{{ env_var('DWML_NOT_SET_X') }}\"\n")
     result = invoke("doctor", "--profiles-dir", str(tmp_path))
     assert result.exit_code == 1
     assert "FAIL dbt profile" in result.output
@@ -57,7 +57,7 @@ def test_doctor_names_an_unknown_target():
 
 
 def test_doctor_names_an_unsupported_adapter(tmp_path):
-    (tmp_path / "profiles.yml").write_text("dwml:\n  target: dev\n  outputs:\n    dev:\n      type: oracle\n")
+    (tmp_path / "profiles.yml").write_text("dwml_demo:\n  target: dev\n  outputs:\n    dev:\n      type: oracle\n")
     result = invoke("doctor", "--profiles-dir", str(tmp_path), "--json")
     assert result.exit_code == 1
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
@@ -94,7 +94,7 @@ def test_doctor_reports_a_locked_duckdb_file(duckdb_path):
 
 def test_outside_a_project_the_error_says_how_to_fix_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = invoke("demo", "generate")
+    result = invoke("status")
     assert result.exit_code == 1
     assert "No dbt_project.yml" in result.output
     assert "--project-dir" in result.output
@@ -103,7 +103,7 @@ def test_outside_a_project_the_error_says_how_to_fix_it(tmp_path, monkeypatch):
 
 def test_json_error_object(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = invoke("demo", "generate", "--json")
+    result = invoke("status", "--json")
     assert result.exit_code == 1
     payload = json.loads(result.stdout)
     assert payload["error"] == "ConfigError"
@@ -114,9 +114,10 @@ def test_json_error_object(tmp_path, monkeypatch):
     (["--customers", "3"], "customers"),
     (["--months", "2"], "months"),
 ])
-def test_demo_generate_rejects_bad_sizes(args, needle):
-    result = invoke("demo", "generate", *args)
+def test_demo_generate_rejects_bad_sizes(args, needle, tmp_path):
+    result = invoke("demo", "generate", *args, "--dir", str(tmp_path / "demo"))
     assert result.exit_code == 1
     assert "Invalid demo settings" in result.output
     assert needle in result.output
     assert "Traceback" not in result.output
+    assert not (tmp_path / "demo").exists()  # refused before anything was written

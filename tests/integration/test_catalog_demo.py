@@ -36,8 +36,8 @@ def test_demo_catalog_search_show_and_pii_lineage(built_demo):
     assert sorted(stg.pii_columns) == sorted(PII)
     assert stg.columns["email"].type == "VARCHAR"  # from catalog.json
     assert {"unique", "not_null"} <= {t.test_name for t in stg.columns["customer_id"].tests}
-    assert stg.owner == "dwml-demo" and stg.parents == ["source.dwml.raw.customers"]
-    assert "model.dwml.customer_features" in stg.children
+    assert stg.owner == "dwml-demo" and stg.parents == ["source.dwml_demo.raw.customers"]
+    assert "model.dwml_demo.customer_features" in stg.children
 
     hits = cat.search("email")
     assert hits[0].column == "email" and hits[0].matched[0] == "exact name"  # (its description may match too)
@@ -51,26 +51,26 @@ def test_demo_catalog_search_show_and_pii_lineage(built_demo):
     unavailable = {uid: graph.model(uid).unavailable for uid in cat.unique_ids(["model"])
                    if graph.model(uid).unavailable and not deferred & set(cat.node(uid).tags or [])}
     assert not unavailable
-    assert {"model.dwml.churn_scores", "model.dwml.churn_drift"} <= set(cat.unique_ids(["model"]))
+    assert {"model.dwml_demo.churn_scores", "model.dwml_demo.churn_drift"} <= set(cat.unique_ids(["model"]))
 
     # birth_date (PII, tagged in staging) reaches customer_features through a derived column.
     age = next(c for c in cat.show("customer_features").columns if c.startswith("age"))
     traced = column_lineage(cat, "customer_features", age)
     ancestors = {str(s.ref) for s in traced.ancestors}
-    assert "model.dwml.stg_customers.birth_date" in ancestors
-    assert "source.dwml.raw.customers.birth_date" in ancestors
+    assert "model.dwml_demo.stg_customers.birth_date" in ancestors
+    assert "source.dwml_demo.raw.customers.birth_date" in ancestors
 
     tagged = propagate_tags(cat, "pii")
-    assert tagged[("model.dwml.customer_features", age)] == ("model.dwml.stg_customers", "birth_date")
+    assert tagged[("model.dwml_demo.customer_features", age)] == ("model.dwml_demo.stg_customers", "birth_date")
     derived = {node for (node, _), origin in tagged.items() if origin[0] != node}
-    assert "model.dwml.customer_features" in derived
+    assert "model.dwml_demo.customer_features" in derived
     # From the raw CRM table, PII columns flow into at least two downstream models.
     reached = set()
     for column in PII:
         reached |= {s.ref.node_id for s in downstream(cat, "raw.customers", column).descendants}
-    assert {"model.dwml.stg_customers", "model.dwml.customer_features"} <= reached
+    assert {"model.dwml_demo.stg_customers", "model.dwml_demo.customer_features"} <= reached
     # ...and no feature column carries PII unless it derives from it.
-    features = {col for (node, col) in tagged if node == "model.dwml.customer_features"}
+    features = {col for (node, col) in tagged if node == "model.dwml_demo.customer_features"}
     assert features == {age}
 
     # The tools answer with JSON.

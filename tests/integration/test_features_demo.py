@@ -22,12 +22,12 @@ REAL_SIGNALS = {"customer_features.days_since_last_activity", "customer_features
 
 
 @pytest.fixture
-def demo_copy(repo_root, tmp_path):
+def demo_copy(demo_dir, tmp_path):
     from dwml_py.dbt_runner import run_dbt
     from dwml_py.demo import DemoConfig, generate_demo
     from dwml_py.project import Project
 
-    project = Project.locate(copy_project(repo_root, tmp_path / "project"))
+    project = Project.locate(copy_project(demo_dir, tmp_path / "project"))
     generate_demo(project, DemoConfig(customers=300, seed=11))
     build = run_dbt(project, ["build"])
     assert build.success, build.to_dict()

@@ -111,7 +111,7 @@ def test_clean_demo_passes_quality_and_governance_finds_pii(project, monkeypatch
     assert governance_gate(project, "customer_features")["passed"]
     after = read_json(project.manifest_path)
     assert after["metadata"]["invocation_id"] == before["metadata"]["invocation_id"]
-    assert after["nodes"]["model.dwml.customer_engagement"]["compiled_code"]
+    assert after["nodes"]["model.dwml_demo.customer_engagement"]["compiled_code"]
 
 
 def test_injected_defects_fail_the_quality_gate_and_an_override_is_recorded(project, monkeypatch):

@@ -14,7 +14,7 @@ import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
 from dwml_py.dbt_runner import run_dbt
-from tests.conftest import REPO_ROOT, duckdb_rows, isolated_paths, shared_env, use_shared_env
+from tests.conftest import DEMO_DIR, duckdb_rows, isolated_paths, shared_env, use_shared_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -92,7 +92,7 @@ def keys_env(tmp_path_factory):
     base = tmp_path_factory.mktemp("key_types")
     env = isolated_paths(base)
     with shared_env(env):
-        project = Project.locate(copy_project(REPO_ROOT, base / "project"))
+        project = Project.locate(copy_project(DEMO_DIR, base / "project"))
         write_models(project)
         run = run_dbt(project, ["run", "--select", "key_features"])
         assert run.success, run.to_dict()

@@ -21,7 +21,7 @@ pytest.importorskip("mcp")
 from mcp import ClientSession  # noqa: E402
 from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TARGET = "customer_labels.churned_30d"
@@ -44,8 +44,8 @@ def demo_env(tmp_path_factory):
             mp.setenv(key, value)
         for key in ("DBT_PROFILES_DIR", "DBT_PROJECT_DIR", "DBT_TARGET", "DWML_ACTOR"):
             mp.delenv(key, raising=False)
-        mp.chdir(REPO_ROOT)
-        project = Project.locate(REPO_ROOT)
+        mp.chdir(DEMO_DIR)
+        project = Project.locate(DEMO_DIR)
         generate_demo(project, DemoConfig(customers=300, seed=5))
         build = run_dbt(project, ["build"])
         assert build.success, build.to_dict()
@@ -63,8 +63,8 @@ def demo(demo_env, monkeypatch):
 
 def _server(*extra) -> StdioServerParameters:
     return StdioServerParameters(command=sys.executable,
-                                 args=["-m", "dwml_py.cli", "mcp", "--project-dir", str(REPO_ROOT), *extra],
-                                 env={**os.environ}, cwd=str(REPO_ROOT))
+                                 args=["-m", "dwml_py.cli", "mcp", "--project-dir", str(DEMO_DIR), *extra],
+                                 env={**os.environ}, cwd=str(DEMO_DIR))
 
 
 def _session(steps):

@@ -15,10 +15,10 @@ from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
 pytestmark = [pytest.mark.integration]
 
 
-def _server(repo_root, *extra):
+def _server(demo_dir, *extra):
     return StdioServerParameters(command=sys.executable,
-                                 args=["-m", "dwml_py.cli", "mcp", "--project-dir", str(repo_root), *extra],
-                                 env={**os.environ}, cwd=str(repo_root))
+                                 args=["-m", "dwml_py.cli", "mcp", "--project-dir", str(demo_dir), *extra],
+                                 env={**os.environ}, cwd=str(demo_dir))
 
 
 async def _session_calls(params, calls):
@@ -30,10 +30,10 @@ async def _session_calls(params, calls):
             return listed.tools, results
 
 
-def test_lists_registry_tools_and_returns_errors_with_hints(repo_root):
+def test_lists_registry_tools_and_returns_errors_with_hints(demo_dir):
     from dwml_py.tools.registry import load_tools
 
-    tools, results = anyio.run(_session_calls, _server(repo_root), [
+    tools, results = anyio.run(_session_calls, _server(demo_dir), [
         ("search_catalog", {"term": "x", "limit": "many"}),  # bad argument type
         ("no_such_tool", {}),
         ("catalog_lineage", {"column": "nodot"}),
@@ -50,10 +50,10 @@ def test_lists_registry_tools_and_returns_errors_with_hints(repo_root):
     assert bad_column.is_error and "Hint:" in bad_column.content[0].text
 
 
-def test_read_only_mode_hides_tools_that_change_things(repo_root):
+def test_read_only_mode_hides_tools_that_change_things(demo_dir):
     from dwml_py.tools.registry import load_tools
 
-    tools, results = anyio.run(_session_calls, _server(repo_root, "--read-only"),
+    tools, results = anyio.run(_session_calls, _server(demo_dir, "--read-only"),
                                [("get_feature_stats", {"model": "customer_features"})])
     offered = {t.name for t in tools}
     assert offered == {s.name for s in load_tools() if s.read_only}
@@ -62,13 +62,13 @@ def test_read_only_mode_hides_tools_that_change_things(repo_root):
 
 
 @pytest.mark.slow
-def test_calls_tools_on_the_demo(repo_root, project):
+def test_calls_tools_on_the_demo(demo_dir, project):
     from dwml_py.dbt_runner import run_dbt
     from dwml_py.demo import DemoConfig, generate_demo
 
     generate_demo(project, DemoConfig(customers=300, seed=5))
     assert run_dbt(project, ["build"]).success
-    _, results = anyio.run(_session_calls, _server(repo_root), [
+    _, results = anyio.run(_session_calls, _server(demo_dir), [
         ("search_catalog", {"term": "email"}),
         ("catalog_lineage", {"column": "customer_features.age_years"}),
     ])

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from dwml_py.cli import app
 from dwml_py.dbt_runner import run_dbt
-from tests.conftest import REPO_ROOT, duckdb_rows, isolated_paths, shared_env, use_shared_env
+from tests.conftest import DEMO_DIR, duckdb_rows, isolated_paths, shared_env, use_shared_env
 from dwml_py.demo import DemoConfig, generate_demo
 from dwml_py.demo.generator import shift_start
 
@@ -36,7 +36,7 @@ def demo_env(tmp_path_factory):
 
     env = isolated_paths(tmp_path_factory.mktemp("monitor_demo"))
     with shared_env(env):
-        project = Project.locate(REPO_ROOT)
+        project = Project.locate(DEMO_DIR)
         generate_demo(project, CONFIG)
         assert run_dbt(project, ["build"]).success
         train(project, "churn", params={"n_estimators": 40})

@@ -135,23 +135,23 @@ def test_deployed_model_is_an_exposure_in_dbt_docs(docs, demo):
     assert written["exposures"] == ["ml_churn"] and written["written"] and written["notes"] == []
     assert docs["again"]["written"] is False  # same content: the file (and dbt's manifest) is left alone
     manifest = docs["manifest"]
-    exposure = manifest["exposures"]["exposure.dwml.ml_churn"]
+    exposure = manifest["exposures"]["exposure.dwml_demo.ml_churn"]
     assert exposure["type"] == "ml" and exposure["maturity"] == "high" and exposure["owner"]["name"] == "dwml-demo"
     assert exposure["meta"]["dwml"]["aliases"] == {"production": 1}
     # the SQL scoring model, where the demo has one, sits between the features and the exposure
-    scoring = {"model.dwml.churn_scores"} & set(manifest["nodes"])
+    scoring = {"model.dwml_demo.churn_scores"} & set(manifest["nodes"])
     assert set(exposure["depends_on"]["nodes"]) == {
-        "model.dwml.customer_features", "model.dwml.customer_labels", "model.dwml.dwml_model_versions",
+        "model.dwml_demo.customer_features", "model.dwml_demo.customer_labels", "model.dwml.dwml_model_versions",
         "model.dwml.dwml_predictions", "model.dwml.dwml_drift_metrics", "model.dwml.dwml_performance_metrics"} | scoring
     # the lineage dbt docs draws: raw source -> staging -> features -> the ML model
-    assert "exposure.dwml.ml_churn" in manifest["child_map"]["model.dwml.customer_features"]
-    upstream, frontier = set(), ["exposure.dwml.ml_churn"]
+    assert "exposure.dwml_demo.ml_churn" in manifest["child_map"]["model.dwml_demo.customer_features"]
+    upstream, frontier = set(), ["exposure.dwml_demo.ml_churn"]
     while frontier:
         for parent in manifest["parent_map"].get(frontier.pop(), []):
             if parent not in upstream:
                 upstream.add(parent)
                 frontier.append(parent)
-    assert {"source.dwml.raw.daily_usage", "model.dwml.stg_daily_usage", "source.dwml.dwml.predictions"} <= upstream
+    assert {"source.dwml_demo.raw.daily_usage", "model.dwml_demo.stg_daily_usage", "source.dwml.dwml.predictions"} <= upstream
     assert (docs["target"] / "index.html").is_file()
 
 

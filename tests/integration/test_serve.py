@@ -28,7 +28,7 @@ from dwml_py.demo import DemoConfig, generate_demo
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 KEY = "s3cret-Key_with-enough-length"
 
 
@@ -89,8 +89,8 @@ def demo(tmp_path_factory):
             mp.setenv(name, value)
         for name in ("DBT_PROFILES_DIR", "DBT_PROJECT_DIR", "DBT_TARGET"):
             mp.delenv(name, raising=False)
-        mp.chdir(REPO_ROOT)
-        project = Project.locate(REPO_ROOT)
+        mp.chdir(DEMO_DIR)
+        project = Project.locate(DEMO_DIR)
         generate_demo(project, DemoConfig(customers=1500, seed=7))
         assert run_dbt(project, ["build"]).success
         assert train(project, "churn", params={"n_estimators": 40})["version"] == 1
@@ -493,7 +493,7 @@ def test_serve_command(demo):
     since = utcnow()
     env = {**os.environ, **demo.env, "SERVE_KEY": KEY}
     server = subprocess.Popen([str(Path(sys.executable).parent / "dwml"), "serve", "churn", "--port", str(port),
-                               "--api-key-env", "SERVE_KEY", "--flush-seconds", "3600"], env=env, cwd=REPO_ROOT,
+                               "--api-key-env", "SERVE_KEY", "--flush-seconds", "3600"], env=env, cwd=DEMO_DIR,
                               stderr=subprocess.PIPE, text=True)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:

@@ -17,7 +17,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from dwml_py.dbt_runner import run_dbt
-from tests.conftest import REPO_ROOT, duckdb_rows, isolated_paths, shared_env, use_shared_env
+from tests.conftest import DEMO_DIR, duckdb_rows, isolated_paths, shared_env, use_shared_env
 from dwml_py.tracking import utcnow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -62,7 +62,7 @@ def demo_env(tmp_path_factory):
     base = tmp_path_factory.mktemp("sql_scores_logged")
     env = isolated_paths(base)
     with shared_env(env):
-        project = Project.locate(copy_project(REPO_ROOT, base / "project"))
+        project = Project.locate(copy_project(DEMO_DIR, base / "project"))
         probes = project.project_dir / "models" / "probes"
         probes.mkdir()
         for name, entity in PROBES.items():

@@ -67,11 +67,11 @@ def max_diff(got: dict, expected: dict) -> float:
 
 
 @pytest.fixture
-def demo_copy(repo_root, tmp_path):
+def demo_copy(demo_dir, tmp_path):
     from dwml_py.demo import DemoConfig, generate_demo
     from dwml_py.project import Project
 
-    project = Project.locate(copy_project(repo_root, tmp_path / "project"))
+    project = Project.locate(copy_project(demo_dir, tmp_path / "project"))
     generate_demo(project, DemoConfig(customers=1200, seed=4))
     return project
 
@@ -99,9 +99,9 @@ def test_dbt_scores_with_the_deployed_version(demo_copy, duckdb_path, monkeypatc
 
     # -- the committed demo scoring model holds the name: a scaffold elsewhere is refused -----
     clash = invoke(project, "deploy", "churn", "--version", "1", "--scaffold", "--scaffold-dir", "models/ml_scoring")
-    assert clash.exit_code == 1 and "models/demo/scoring/churn_scores.sql" in clash.output, clash.output
+    assert clash.exit_code == 1 and "models/scoring/churn_scores.sql" in clash.output, clash.output
     assert query(duckdb_path, "select count(*) from dwml.model_aliases")[0][0] == 0  # refused before any move
-    shutil.rmtree(project.project_dir / "models/demo/scoring")
+    shutil.rmtree(project.project_dir / "models/scoring")
 
     # -- deploy v1 with --scaffold: the scaffolded model builds and its tests pass -----------
     deployed = ok(project, "deploy", "churn", "--version", "1", "--scaffold", "--scaffold-dir", "models/ml_scoring")

@@ -22,11 +22,11 @@ PLANS = ["basic", "family", "premium", "standard"]
 
 
 @pytest.fixture
-def demo_copy(repo_root, tmp_path):
+def demo_copy(demo_dir, tmp_path):
     from dwml_py.demo import DemoConfig, generate_demo
     from dwml_py.project import Project
 
-    project = Project.locate(copy_project(repo_root, tmp_path / "project"))
+    project = Project.locate(copy_project(demo_dir, tmp_path / "project"))
     generate_demo(project, DemoConfig(customers=600, seed=4))
     return project
 

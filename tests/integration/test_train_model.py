@@ -76,9 +76,9 @@ def test_injected_defects_refuse_training_and_register_nothing(project, duckdb_p
     assert no_reason.exit_code == 1 and "--reason" in no_reason.output
 
 
-def test_a_pii_feature_without_an_exception_refuses_training(repo_root, tmp_path, duckdb_path):
-    copy = copy_project(repo_root, tmp_path / "project")
-    yml = copy / "models/demo/features/customer_features.yml"
+def test_a_pii_feature_without_an_exception_refuses_training(demo_dir, tmp_path, duckdb_path):
+    copy = copy_project(demo_dir, tmp_path / "project")
+    yml = copy / "models/features/customer_features.yml"
     text = yml.read_text()
     start = text.index("          governance:")
     end = text.index("          models:", start)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # rootdir-relative imports: no package here
 import pg_server  # noqa: E402
 
@@ -106,7 +106,7 @@ def pg_env(pg_database, monkeypatch) -> dict:
 def pg_project(pg_env):
     from dwml_py.project import Project
 
-    return Project.locate(REPO_ROOT)
+    return Project.locate(DEMO_DIR)
 
 
 @pytest.fixture

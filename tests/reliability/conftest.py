@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, isolated_paths, shared_env
+from tests.conftest import DEMO_DIR, isolated_paths, shared_env
 from tests.reliability.helpers import FAST_XGBOOST, ok, sql_exec
 
 CUSTOMERS = 500
@@ -30,7 +30,7 @@ def built_demo(tmp_path_factory):
 
     paths = isolated_paths(tmp_path_factory.mktemp("reliability_demo"))
     with shared_env(paths):
-        project = Project.locate(REPO_ROOT)
+        project = Project.locate(DEMO_DIR)
         generate_demo(project, DemoConfig(customers=CUSTOMERS, seed=11))
         assert run_dbt(project, ["build"]).success
         ok("train", "churn", *FAST_XGBOOST)

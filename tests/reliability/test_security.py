@@ -62,7 +62,7 @@ def test_untrusted_type_is_refused_even_with_a_matching_checksum(demo):
 def _profiles_with_a_secret(folder: Path) -> Path:
     folder.mkdir()
     (folder / "profiles.yml").write_text(
-        "dwml:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        "dwml_demo:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
         "      path: \"{{ env_var('DWML_DUCKDB_PATH') }}\"\n"
         "      password: \"{{ env_var('DWML_TEST_SECRET') }}\"\n      threads: 1\n")
     return folder

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 
 
 def _missing() -> str | None:
@@ -71,7 +71,7 @@ def spark_env(spark_home, monkeypatch) -> Path:
 def spark_project(spark_env):
     from dwml_py.project import Project
 
-    return Project.locate(REPO_ROOT)
+    return Project.locate(DEMO_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +84,7 @@ def spark_session(spark_home):
     mp.setenv("DWML_SPARK_WAREHOUSE", str(spark_home))
     mp.setenv("DBT_TARGET", "spark")
     try:
-        settings = Project.locate(REPO_ROOT).profile.settings
+        settings = Project.locate(DEMO_DIR).profile.settings
         spark = session(settings.get("server_side_parameters"))
     finally:
         mp.undo()

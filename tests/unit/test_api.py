@@ -24,8 +24,8 @@ def test_unknown_function():
         api.no_such_tool
 
 
-def test_call_validates_like_the_cli(repo_root):
+def test_call_validates_like_the_cli(demo_dir):
     with pytest.raises(InputError, match="must be a integer"):
-        api.search_catalog("x", limit="many", project_dir=str(repo_root))
+        api.search_catalog("x", limit="many", project_dir=str(demo_dir))
     with pytest.raises(NotFoundError):
         api.call("no_such_tool")

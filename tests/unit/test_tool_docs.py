@@ -161,13 +161,18 @@ def test_plan_arguments_resolve_and_validate():
     assert examples._resolve(compare.args, saved) == {"runs": ["0a1b2c3d", "1b2c3d4e"]}
 
 
-def test_copy_project_takes_the_dbt_project_and_nothing_else(tmp_path, repo_root):
+def test_copy_project_takes_the_dbt_project_and_nothing_else(tmp_path, demo_dir, repo_root):
+    import yaml
+
     from dwml_py.project import copy_project
 
-    copied = copy_project(repo_root, tmp_path / "project")
+    copied = copy_project(demo_dir, tmp_path / "project")
     assert (copied / "dbt_project.yml").is_file() and (copied / "profiles.yml").is_file()
-    assert (copied / "models" / "demo" / "features" / "customer_features.yml").is_file()
-    assert (copied / "tests" / "dbt" / "demo").is_dir()
-    for absent in ("warehouse.duckdb", "target", "artifacts", "dwml_py", ".venv", "tests/unit"):
+    assert (copied / "models" / "features" / "customer_features.yml").is_file()
+    assert (copied / "tests" / "assert_customer_features_grain.sql").is_file()
+    for absent in ("warehouse.duckdb", "target", "artifacts", "logs"):
         assert not (copied / absent).exists(), absent
+    # the package the demo installs by a relative path stays installed in the copy, without dbt deps
+    assert yaml.safe_load((copied / "packages.yml").read_text()) == {"packages": [{"local": str(repo_root)}]}
+    assert (copied / "dbt_packages" / "dwml").resolve() == repo_root
 

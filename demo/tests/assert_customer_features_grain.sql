@@ -1,0 +1,5 @@
+-- customer_features has one row per customer_id and snapshot_date.
+select customer_id, snapshot_date, count(*) as n_rows
+from {{ ref('customer_features') }}
+group by customer_id, snapshot_date
+having count(*) > 1
