@@ -50,7 +50,8 @@ def reference_row_count(warehouse, model_name: str, version: int) -> int:
 
 
 def deploy(project, model_name: str, version: int, alias: str = "production", reason: str | None = None,
-           actor: str | None = None, warehouse=None, scaffold_dir: str | None = None, force: bool = False) -> dict:
+           actor: str | None = None, warehouse=None, scaffold_dir: str | None = None, force: bool = False,
+           scaffold_name: str | None = None) -> dict:
     """Deploy `version` of `model_name` under `alias`; see the module doc."""
     from dwml_py.audit import current_actor, record_event
     from dwml_py.governance import governance_gate
@@ -99,7 +100,7 @@ def deploy(project, model_name: str, version: int, alias: str = "production", re
             from dwml_py import scoring_scaffold
 
             scaffold = scoring_scaffold.plan(project, warehouse, model_name, row, model.spec or {}, model.task,
-                                             alias=alias, directory=scaffold_dir)
+                                             alias=alias, directory=scaffold_dir, name=scaffold_name)
             scaffold.write(force, dry_run=True)
         result["sql_scoring"] = store_scoring_sql(warehouse, model_name, version, model)
 

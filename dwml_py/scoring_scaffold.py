@@ -13,12 +13,17 @@ the scored relation, otherwise not_null on each key column and `dwml.unique_comb
 over the entity and the timestamp; and, for classification, the score with
 `dwml.values_within_range` in [0, 1].
 
+The model is named `<ML model>_scores` unless the caller names it (`--scaffold-name`); a name that
+another model already has, in the project or any package it installs (dbt needs unique names), is
+refused before anything is written.
+
 Both files carry feature_pipeline's checksum header: a file edited by hand, or not written by
 dwml, is never overwritten without `force`.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,17 +54,24 @@ class Scaffold:
                 "overwritten": overwritten, "keys": self.keys, "next": f"dbt run --select {self.name}"}
 
 
+DBT_MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def model_name_for(ml_model: str) -> str:
     """The dbt model name of an ML model's scores: churn -> churn_scores."""
     return re.sub(r"[^A-Za-z0-9_]", "_", ml_model) + "_scores"
 
 
 def plan(project, warehouse, ml_model: str, version_row: dict, spec: dict, task: str, alias: str = "production",
-         directory: str = DEFAULT_DIRECTORY) -> Scaffold:
+         directory: str = DEFAULT_DIRECTORY, name: str | None = None) -> Scaffold:
     """The files to write for `ml_model`, scoring the feature model its version was trained on.
 
-    `spec` is the version's training spec (entity, timestamp, feature_schema/feature_table)."""
-    name = model_name_for(ml_model)
+    `spec` is the version's training spec (entity, timestamp, feature_schema/feature_table);
+    `name` the dbt model's name (default `<ml_model>_scores`)."""
+    if name is not None and not DBT_MODEL_NAME.match(name):
+        raise InputError(f"{name!r} is not a dbt model name (letters, digits and _, not starting with a digit).",
+                         hint="pass --scaffold-name with a name such as churn_model_scores.")
+    name = name or model_name_for(ml_model)
     folder = model_folder(project, directory)
     _check_name_free(project, name, folder / f"{name}.sql")
     feature_model, ref = _feature_ref(project, version_row, spec)
@@ -97,7 +109,17 @@ def model_sql(ml_model: str, feature_model: str, ref: str, alias: str, entity: l
 
 
 def _check_name_free(project, name: str, path: Path) -> None:
-    """dbt needs unique model names: refuse when another folder already holds a model of that name."""
+    """dbt needs unique model names across the project and its packages: refuse when the manifest
+    (disabled models included: dbt registers their yml too) or another folder of the project already
+    holds a model of that name."""
+    taken = _manifest_model_file(project, name)
+    if taken is not None and taken != (project.name, path.resolve()):
+        package, file = taken
+        where = str(file.relative_to(project.project_dir)) if file.is_relative_to(project.project_dir) else str(file)
+        raise InputError(f"A dbt model named {name!r} already exists in {'package ' if package != project.name else ''}"
+                         f"{package!r}: {where}.",
+                         hint="dbt needs unique model names: pass --scaffold-name with another name "
+                              f"(e.g. {name}_dwml), or rename that model.")
     for model_path in project.config.get("model-paths", ["models"]):
         for found in sorted((project.project_dir / model_path).rglob(f"{name}.sql")):
             if found.resolve() != path.resolve():
@@ -105,6 +127,25 @@ def _check_name_free(project, name: str, path: Path) -> None:
                 raise InputError(f"A dbt model named {name!r} already exists: {found.relative_to(project.project_dir)}.",
                                  hint=f"dbt needs unique model names: update that one with --scaffold-dir {where}, "
                                  "or remove it first.")
+
+
+def _manifest_model_file(project, name: str) -> tuple[str, Path] | None:
+    """(package, file) of the model named `name` in target/manifest.json, or None (no such model, or
+    no manifest: the project's files are checked then)."""
+    try:
+        manifest = json.loads(project.manifest_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict):
+        return None
+    disabled = [n for group in (manifest.get("disabled") or {}).values() if isinstance(group, list) for n in group]
+    for node in [*(manifest.get("nodes") or {}).values(), *disabled]:
+        if isinstance(node, dict) and node.get("resource_type") == "model" and node.get("name") == name:
+            package = str(node.get("package_name"))
+            root = project.project_dir if package == project.name else \
+                project.project_dir / "dbt_packages" / package
+            return package, (root / str(node.get("original_file_path", ""))).resolve()
+    return None
 
 
 def _feature_ref(project, version_row: dict, spec: dict) -> tuple[str, str]:

@@ -20,6 +20,8 @@ def deploy_model(
     scaffold: Annotated[bool, Param("also write a dbt model (+ yml with tests) that scores the feature model in "
                                     "the warehouse with dwml_predict on `dbt run`")] = False,
     scaffold_dir: Annotated[str, Param("folder of the scaffolded model inside the project")] = DEFAULT_SCAFFOLD_DIR,
+    scaffold_name: Annotated[str | None, Param("name of the scaffolded dbt model (default: NAME_scores); refused when "
+                                               "a model of that name exists in the project or its packages")] = None,
     force: Annotated[bool, Param("let --scaffold overwrite files even when they were edited by hand")] = False,
 ) -> dict:
     """Deploy a model version: re-run governance on its features, check its monitoring baseline, compile it to SQL for dbt, move the alias (kept in history) and audit it.
@@ -30,7 +32,7 @@ def deploy_model(
     from dwml_py.deployment import deploy
 
     return deploy(project, name, version, alias=alias, reason=reason,
-                  scaffold_dir=scaffold_dir if scaffold else None, force=force)
+                  scaffold_dir=scaffold_dir if scaffold else None, force=force, scaffold_name=scaffold_name)
 
 
 @TOOLS.tool("predict", cli=("predict",), read_only=False)
