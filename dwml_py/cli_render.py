@@ -635,8 +635,10 @@ def render_train(result: dict) -> None:
     stdout.print("  holdout: " + ", ".join(f"{k} {metrics[k]:.4f}" for k in shown if k in metrics))
     fp = result.get("data_fingerprint") or {}
     split = result.get("split") or {}
-    stdout.print(f"  data: {fp.get('row_count', 0):,} rows, fingerprint {fp.get('hash')}; {split.get('method')} split "
-                 f"at {split.get('cut')}: {split.get('train_rows', 0):,} train / {split.get('holdout_rows', 0):,} holdout")
+    how = (f"time split at {split.get('cut')}" if split.get("method") == "time"
+           else f"{split.get('method')} split (seed {split.get('seed')})")
+    stdout.print(f"  data: {fp.get('row_count', 0):,} rows, fingerprint {fp.get('hash')}; {how}: "
+                 f"{split.get('train_rows', 0):,} train / {split.get('holdout_rows', 0):,} holdout")
     gates = result.get("gates") or {}
     stdout.print("  gates: " + ", ".join(f"{g} {r.get('decision')}" for g, r in gates.items()))
     stdout.print(f"  run {escape(str(result.get('run_id')))}; artifact sha256 "

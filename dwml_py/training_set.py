@@ -191,7 +191,9 @@ def resolve_spec(catalog, model_name: str, *, feature_model: str | None = None, 
         for col in chosen:
             node.column(col)
     else:
-        chosen = [c for c in columns if c not in keys]
+        # the labels of the feature model's other ML models are outcomes too, not features
+        outcomes = set(_same_model_labels(dwml, node))
+        chosen = [c for c in columns if c not in keys and c not in outcomes]
     chosen = [c for c in chosen if c not in excluded and c not in keys]
     if not chosen:
         raise InputError(f"ML model {model_name!r} has no features left in {node.name}.",
@@ -204,6 +206,19 @@ def resolve_spec(catalog, model_name: str, *, feature_model: str | None = None, 
         horizon_days=int(horizon) if horizon is not None else None, features=chosen, exclude=excluded,
         label_timestamp=label_ts, feature_checksum=node.checksum,
     )
+
+
+def _same_model_labels(dwml: dict, node) -> list[str]:
+    """Label columns that the ML models declared on `node` read from `node` itself."""
+    labels = []
+    for decl in (dwml.get("models") or {}).values():
+        label = (decl or {}).get("label") if isinstance(decl, dict) else None
+        if isinstance(label, str):
+            labels.append(label)
+        elif isinstance(label, dict) and label.get("column") and \
+                str(label.get("model") or node.name) in (node.name, node.unique_id):
+            labels.append(str(label["column"]))
+    return labels
 
 
 # -- the query ------------------------------------------------------------------------------
