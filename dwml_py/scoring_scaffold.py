@@ -113,7 +113,8 @@ def _check_name_free(project, name: str, path: Path) -> None:
     (disabled models included: dbt registers their yml too) or another folder of the project already
     holds a model of that name."""
     taken = _manifest_model_file(project, name)
-    if taken is not None and taken != (project.name, path.resolve()):
+    # a model whose file is gone since the last parse no longer holds the name
+    if taken is not None and taken[1].is_file() and taken != (project.name, path.resolve()):
         package, file = taken
         where = str(file.relative_to(project.project_dir)) if file.is_relative_to(project.project_dir) else str(file)
         raise InputError(f"A dbt model named {name!r} already exists in {'package ' if package != project.name else ''}"

@@ -25,14 +25,14 @@ from dwml_py.project import copy_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
+DEMO = Path(__file__).resolve().parents[2] / "demo"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1600")
 
 
 def _copy_project(target: Path) -> Path:
-    copy_project(REPO, target)
+    copy_project(DEMO, target)
     # No training budget in the copy: the cost gate then skips its calibration fits (tested elsewhere).
     config = yaml.safe_load((target / "dbt_project.yml").read_text())
     config.get("vars", {}).get("dwml", {}).pop("cost", None)
