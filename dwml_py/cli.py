@@ -261,7 +261,7 @@ def serve(inv: Invocation,
           log_predictions: Annotated[bool, typer.Option(
               "--log-predictions/--no-log-predictions", help="write served predictions to dwml.predictions "
               "(then each row needs its entity key).")] = True):
-    r"""Serve models over REST (FastAPI): predict, models, versions, health; needs `pip install "dwml\[serve]"`."""
+    r"""Serve models over REST (FastAPI): predict, models, versions, health; needs `pip install "dwml-dbt\[serve]"`."""
     from dwml_py.serving import serve as run_server
 
     run_server(inv.project(), names or None, host=host, port=port, api_key_env=api_key_env, alias=alias,

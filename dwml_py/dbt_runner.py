@@ -70,7 +70,8 @@ def run_dbt(project, args: list[str], on_node: Callable[[NodeResult], None] | No
     try:
         from dbt.cli.main import dbtRunner
     except ImportError as exc:  # pragma: no cover - dbt-core is a hard dependency
-        raise DbtCommandError("dbt-core is not installed.", hint="pip install 'dbt-core>=1.11,<1.12' dbt-duckdb") from exc
+        raise DbtCommandError("dbt-core is not installed.",
+                              hint="pip install dwml-dbt (it brings dbt-core and dbt-duckdb).") from exc
 
     def callback(event) -> None:
         # dbt calls this on its worker threads; an exception here would break the dbt run.

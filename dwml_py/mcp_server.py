@@ -6,7 +6,7 @@ carries the fix hint; the server itself never goes down with it. `--read-only` o
 tools that change nothing. Calls run as actor `agent:mcp` (or DWML_ACTOR), so tools that change
 something record the agent as the caller in the audit log.
 
-Needs the optional extra: pip install 'dwml[mcp]'.
+Needs the optional extra: pip install 'dwml-dbt[mcp]'.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _import_sdk():
         from mcp.server.stdio import stdio_server
     except ImportError as exc:
         raise ConfigError("The MCP server needs the `mcp` package.",
-                          hint="pip install 'dwml[mcp]'") from exc
+                          hint="pip install 'dwml-dbt[mcp]'") from exc
     return types, Server, stdio_server
 
 

@@ -15,6 +15,8 @@ import yaml
 from dwml_py.errors import ConfigError
 
 DBT_PACKAGE_NAME = "dwml"
+# The name on the package index (`pip install dwml-dbt`): `dwml` there is an unrelated project.
+DISTRIBUTION = "dwml-dbt"
 DEMO_PROJECT_NAME = "dwml_demo"
 
 _HERE = Path(__file__).resolve().parent
@@ -41,7 +43,7 @@ def dbt_package_dir() -> Path:
             return candidate
     raise ConfigError(f"dwml's dbt package is missing from this installation (looked in {str(_HERE / 'dbt_package')!r} "
                       f"and {str(_HERE.parent)!r}).",
-                      hint="reinstall dwml from a wheel or a checkout (pip install --force-reinstall ...).")
+                      hint=f"reinstall dwml from a wheel or a checkout (pip install --force-reinstall {DISTRIBUTION}).")
 
 
 def demo_source_dir() -> Path:

@@ -26,7 +26,7 @@ def _matplotlib():
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise ConfigError("dwml report draws its plots with matplotlib, which is not installed.",
-                          hint="pip install 'dwml[report]'") from exc
+                          hint="pip install 'dwml-dbt[report]'") from exc
     return matplotlib, Figure
 
 

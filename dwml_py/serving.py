@@ -68,7 +68,7 @@ def require_serve_extra():
         import uvicorn  # noqa: F401
     except ImportError as exc:
         raise ConfigError(f"`dwml serve` needs FastAPI and uvicorn, which are not installed ({exc.name} is missing).",
-                          hint='pip install "dwml[serve]"') from exc
+                          hint='pip install "dwml-dbt[serve]"') from exc
 
 
 # -- loaded versions --------------------------------------------------------------------------------

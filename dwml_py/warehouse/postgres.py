@@ -98,7 +98,7 @@ class PostgresWarehouse(Warehouse):
             import psycopg2.extensions
         except ImportError as exc:
             raise ConfigError("The PostgreSQL driver (psycopg2) is not installed.",
-                              hint='install the postgres extra: pip install "dwml[postgres]".') from exc
+                              hint='install the postgres extra: pip install "dwml-dbt[postgres]".') from exc
         self._pg = psycopg2
         self.schema = schema
         params = {"host": host, "port": int(port), "user": user, "password": password or None, "dbname": dbname,

@@ -63,7 +63,7 @@ def _pyspark():
         from pyspark.sql import SparkSession
     except ImportError as exc:
         raise ConfigError("PySpark is not installed: the spark target needs it (and dbt-spark's session method).",
-                          hint='install the spark extra: pip install "dwml[spark]" (needs Java 17 or later).') from exc
+                          hint='install the spark extra: pip install "dwml-dbt[spark]" (needs Java 17 or later).') from exc
     return SparkSession
 
 

@@ -531,4 +531,4 @@ def test_serve_command_errors(demo, monkeypatch):
     assert result.exit_code == 1 and "did you mean 'churn'" in result.output
     monkeypatch.setitem(sys.modules, "fastapi", None)  # as if the extra were not installed
     result = CliRunner().invoke(app, ["serve", "churn"])
-    assert result.exit_code == 1 and 'pip install "dwml[serve]"' in result.output
+    assert result.exit_code == 1 and 'pip install "dwml-dbt[serve]"' in result.output
