@@ -17,7 +17,7 @@ from dwml_py.tables import DWML_SCHEMA, TABLES
 OK, WARN, FAIL = "ok", "warn", "fail"
 
 REQUIRED_PACKAGES = {
-    "dbt-core": ("1.11", "1.12"),
+    "dbt-core": ("1.11", "1.13"),  # as dbt_project.yml's require-dbt-version
     "dbt-duckdb": None,
     "duckdb": None,
     "scikit-learn": None,

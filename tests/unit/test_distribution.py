@@ -1,5 +1,5 @@
 """What a user installs: the distribution's name (not `dwml`, an unrelated project on the package
-index), one version for the Python and the dbt package, and the wheel's
+index), one version for the Python and the dbt package, the dbt versions both admit, and the wheel's
 contents as pyproject.toml declares them (the release check, .ci/release_check.py, builds the wheel
 and checks the real file list)."""
 
@@ -19,6 +19,7 @@ except ImportError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 from dwml_py import __version__
+from dwml_py.doctor import REQUIRED_PACKAGES
 from dwml_py.package_files import DISTRIBUTION
 from tests.conftest import REPO_ROOT
 
@@ -57,6 +58,12 @@ def test_the_python_and_the_dbt_package_have_one_version():
     assert SETUPTOOLS["dynamic"]["version"] == {"attr": "dwml_py.__version__"}
     package = yaml.safe_load((REPO_ROOT / "dbt_project.yml").read_text())
     assert str(package["version"]) == __version__
+
+
+def test_dbt_1_11_and_1_12_are_admitted_alike():
+    package = yaml.safe_load((REPO_ROOT / "dbt_project.yml").read_text())
+    assert package["require-dbt-version"] == [">=1.11.0", "<1.13.0"]
+    assert REQUIRED_PACKAGES["dbt-core"] == ("1.11", "1.13")
 
 
 def test_every_python_package_is_in_the_wheel():
