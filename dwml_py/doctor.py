@@ -7,6 +7,7 @@ need an earlier one (the warehouse needs the profile) are skipped when it failed
 from __future__ import annotations
 
 import importlib.metadata as md
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def run_doctor(project_dir=None, profiles_dir=None, target=None) -> dict:
         checks.append(Check("dbt profile", FAIL, exc.message, exc.hint))
         return _summary(checks)
 
+    checks.append(dbt_package_check(project.project_dir))
     checks.extend(_warehouse_checks(project))
     state = manifest_state(project)
     if not state.exists:
@@ -127,6 +129,41 @@ def _warehouse_checks(project) -> list[Check]:
     else:
         checks.append(Check("dwml tables", OK, f"all {len(TABLES)} tables in schema {DWML_SCHEMA!r}"))
     return checks
+
+
+def dbt_package_check(project_dir: Path) -> Check:
+    """Whether the project installed dwml's dbt package, and the same version as this companion:
+    the macros and the tables' definitions of one version must meet the Python side of the same."""
+    from dwml_py import __version__
+    from dwml_py.package_files import DISTRIBUTION, dbt_package_dir
+    from dwml_py.project_packages import dbt_package_version, declared_dwml, installed_dwml, release_tag
+
+    name = "dwml dbt package"
+    try:
+        declared = declared_dwml(project_dir)
+    except DwmlError as exc:
+        return Check(name, WARN, exc.message, exc.hint)
+    installed = installed_dwml(project_dir)
+    if installed is None:
+        if declared is None:
+            return Check(name, WARN, "the project does not install dwml's dbt package (macros, generic tests, the "
+                         "models over dwml's tables)", "run `dwml init` (adds it to packages.yml and runs dbt deps)")
+        return Check(name, WARN, f"{declared.file.name} lists it ({declared.describe()}) but it is not installed",
+                     "run `dbt deps`")
+    where = os.path.relpath(installed, project_dir)
+    version = dbt_package_version(installed)
+    if version == __version__:
+        return Check(name, OK, f"{version} in {where}, the companion's version")
+    if declared is not None and declared.source == "git":
+        fix = f"set `revision: {release_tag()}` for dwml in {declared.file.name} and run `dbt deps`"
+    elif declared is not None and declared.source == "local":
+        fix = (f"point `local:` for dwml in {declared.file.name} at {dbt_package_dir()} (the installed companion's "
+               "package) and run `dbt deps`")
+    else:
+        fix = "run `dbt deps`"
+    return Check(name, FAIL, f"the project installed dwml's dbt package {version} ({where}"
+                 + (f", from {declared.describe()}" if declared else "") + f"), but the companion is {__version__}",
+                 f"{fix}; or install the companion of that version: pip install \"{DISTRIBUTION}=={version}\"")
 
 
 def _summary(checks: list[Check]) -> dict:
