@@ -220,6 +220,37 @@ def doctor(inv: Invocation):
         raise typer.Exit(1)
 
 
+# -- init ---------------------------------------------------------------------------------
+
+@command(app, "init")
+def init(inv: Invocation,
+         model: Annotated[Optional[str], typer.Option(
+             "--model", help="a model of your project to get a commented meta.dwml example in its yml (the feature "
+             "table of your first ML model).", show_default=False)] = None,
+         git: Annotated[Optional[str], typer.Option(
+             "--git", help="install dwml's dbt package from this git URL, pinned to the installed version's tag, "
+             "instead of by local path.", show_default=False)] = None,
+         revision: Annotated[Optional[str], typer.Option(
+             "--revision", help="with --git: the revision to pin (default: v<installed version>).",
+             show_default=False)] = None,
+         subdirectory: Annotated[Optional[str], typer.Option(
+             "--subdirectory", help="with --git: the folder of the repository that holds dwml's dbt_project.yml "
+             "(none for dwml's own repository).", show_default=False)] = None):
+    """Add dwml to an existing dbt project: packages.yml, .gitignore, a meta.dwml example; then dbt deps and doctor."""
+    from dwml_py.project_init import init_project
+
+    result = init_project(inv.project(), model=model, git=git, revision=revision, subdirectory=subdirectory,
+                          progress=None if inv.json else inv.progress())
+    if inv.json:
+        print_json(result)
+    else:
+        from dwml_py.cli_render_setup import render_init
+
+        render_init(result)
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
 # -- agent server -------------------------------------------------------------------------
 
 @command(app, "mcp")

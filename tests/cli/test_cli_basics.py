@@ -22,7 +22,7 @@ def test_version():
 
 
 def test_every_command_has_the_common_flags():
-    for args in (["doctor"], ["demo", "generate"], ["demo", "run"]):
+    for args in (["doctor"], ["init"], ["demo", "generate"], ["demo", "run"]):
         help_text = invoke(*args, "--help").output
         for flag in ("--project-dir", "--profiles-dir", "--target", "--json", "--debug"):
             assert flag in help_text, f"{' '.join(args)} lacks {flag}"
