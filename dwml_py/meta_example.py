@@ -42,6 +42,11 @@ class ModelEntry:
     entry: yaml.MappingNode | None = None
     columns: list[dict] = field(default_factory=list)
 
+    @property
+    def new_yml(self) -> Path:
+        """Where a model without a yml entry gets one: beside its SQL."""
+        return self.sql.with_suffix(".yml")
+
     def key(self, node: yaml.MappingNode | None, name: str):
         for key, value in (node.value if isinstance(node, yaml.MappingNode) else []):
             if key.value == name:
@@ -50,7 +55,8 @@ class ModelEntry:
 
 
 def find_model(project_dir: Path, model_paths: list[str], model: str) -> ModelEntry:
-    """The model's SQL (or Python) file and its yml entry; NotFoundError names the closest models."""
+    """The model's SQL (or Python) file and its yml entry; NotFoundError names the closest models,
+    ConfigError a model whose example would have nowhere to go. Writes nothing."""
     names: set[str] = set()
     found = ModelEntry(model=model, sql=None)
     for base in model_paths:
@@ -68,6 +74,11 @@ def find_model(project_dir: Path, model_paths: list[str], model: str) -> ModelEn
         raise NotFoundError(f"No model named {model!r} in {', '.join(model_paths)} of {str(project_dir)!r}.",
                             hint=did_you_mean(model, sorted(names)) + " (pass --model with one of the project's "
                             "models, the feature table of your ML model).")
+    if found.entry is None and found.new_yml.exists():
+        raise ConfigError(f"{str(found.new_yml)!r} exists but has no entry for the model {model!r}, so dwml does not "
+                          "know where its example goes.",
+                          hint=f"add `- name: {model}` under `models:` there, then run `dwml init --model {model}` "
+                               "again.")
     if found.entry is not None:
         data = yaml.safe_load(yaml.serialize(found.entry)) or {}
         found.columns = [c for c in data.get("columns") or [] if isinstance(c, dict)]
@@ -98,12 +109,7 @@ def write_example(found: ModelEntry) -> tuple[Path, str, str]:
     "inserted", "created" or "unchanged"."""
     model = found.model
     if found.entry is None:
-        target = found.sql.with_suffix(".yml")
-        if target.exists():
-            raise ConfigError(f"{str(target)!r} exists but has no entry for the model {model!r}, so dwml does not "
-                              "know where its example goes.",
-                              hint=f"add `- name: {model}` under `models:` there, then run `dwml init --model {model}` "
-                                   "again.")
+        target = found.new_yml
         lines = ["version: 2", "models:", f"  - name: {model}",
                  *example_lines(model, indent=4, config=True, meta=True, description=True, owner=True,
                                 entity=_entity_guess(found.columns))]

@@ -24,7 +24,7 @@ from dwml_py.meta_example import find_model, write_example
 from dwml_py.package_files import DISTRIBUTION, dbt_package_dir
 from dwml_py.progress import SILENT, Progress
 from dwml_py.project import PATH_SETTINGS, Project
-from dwml_py.project_packages import append_entry, declared_dwml, dwml_entry
+from dwml_py.project_packages import append_entry, check_appendable, declared_dwml, dwml_entry
 
 # What dwml writes inside a project that is not source: model artifacts (DWML_ARTIFACT_DIR's
 # default) and the HTML model cards of `dwml report`.
@@ -51,6 +51,8 @@ def init_project(project: Project, model: str | None = None, git: str | None = N
     # Everything is checked before the first write: a refused init changes nothing.
     found = find_model(project_dir, _model_paths(project), model) if model else None
     entry = dwml_entry(local=dbt_package_dir(), git=git, revision=revision, subdirectory=subdirectory)
+    if declared_dwml(project_dir) is None:
+        check_appendable(project_dir)
 
     changes = [_add_package(project_dir, entry), _extend_gitignore(project_dir)]
     if found is not None:

@@ -139,6 +139,12 @@ def append_entry(project_dir: Path, entry: dict, note: str) -> Path:
     return path
 
 
+def check_appendable(project_dir: Path) -> None:
+    """Raise the ConfigError `append_entry` would, without writing anything."""
+    path = packages_file(project_dir)
+    _list_indent(path, path.read_text() if path.is_file() else "")
+
+
 def _entry_lines(entry: dict, note: str) -> list[str]:
     dumped = yaml.safe_dump([entry], sort_keys=False, default_flow_style=False).splitlines()
     return [f"# {note}", *dumped]

@@ -92,7 +92,7 @@ def test_init_adds_dwml_to_a_project_and_only_adds(shop):
     assert out.count("unchanged") == 3 and "already lists dwml" in out and "earlier `dwml init`" in out
 
 
-def test_init_names_a_model_it_cannot_find_and_writes_nothing(shop):
+def test_a_refused_init_writes_nothing(shop):
     before = snapshot(shop)
     code, out = invoke("init", "--model", "customer_feature", "--project-dir", str(shop))
     assert code == 1
@@ -100,6 +100,13 @@ def test_init_names_a_model_it_cannot_find_and_writes_nothing(shop):
     code, out = invoke("init", "--revision", "v1", "--project-dir", str(shop))
     assert code == 1 and "--git" in out
     assert snapshot(shop) == before and not (shop / "dbt_packages").exists()
+
+    # a packages.yml that an entry cannot be appended to: refused before anything is written
+    (shop / "packages.yml").write_text("packages: [{package: dbt-labs/dbt_utils, version: 1.3.0}]\n")
+    before = snapshot(shop)
+    code, out = invoke("init", "--model", "stg_customers", "--project-dir", str(shop))
+    assert code == 1 and "cannot add its entry" in out and "by hand" in out
+    assert snapshot(shop) == before
 
 
 def test_init_refuses_dwmls_own_package(tmp_path):
