@@ -157,7 +157,7 @@ def main() -> int:
                 cwd=shop, env=env, timed=True)
             run(["dbt", "run", "--select", SCORING_MODEL], cwd=shop, env=env, timed=True)
             scored = run([str(venv / "bin" / "python"), "-c", "import duckdb, sys; print(duckdb.connect(sys.argv[1], "
-                          f"read_only=True).sql('select count(*) from main.{SCORING_MODEL}').fetchone()[0])",
+                          f"read_only=True).sql('select count(*) from main.{SCORING_MODEL}').fetchall()[0][0])",
                           str(work / "shop.duckdb")], cwd=shop, env=env).strip()
             if not scored.isdigit() or int(scored) == 0:
                 raise CheckFailed(f"dbt run of {SCORING_MODEL} scored no rows ({scored!r})")
