@@ -237,6 +237,20 @@ class PostgresWarehouse(Warehouse):
         finally:
             cursor.close()
 
+    def schema_columns(self, schema: str) -> dict[str, list[tuple[str, str]]]:
+        """(column, type) lists of every table and view of a schema, in one query: listing the
+        columns of a project's relations one by one costs a query each."""
+        query = (
+            exp.select("table_name", "column_name", "data_type")
+            .from_("information_schema.columns")
+            .where(exp.column("table_schema").eq(sqlmod.literal(schema)))
+            .order_by("table_name", "ordinal_position")
+        )
+        out: dict[str, list[tuple[str, str]]] = {}
+        for r in self.fetch_rows(query):
+            out.setdefault(r["table_name"], []).append((r["column_name"], r["data_type"]))
+        return out
+
     def columns(self, schema: str, name: str) -> list[tuple[str, str]]:
         query = (
             exp.select("column_name", "data_type")
