@@ -27,8 +27,8 @@ from sqlglot import exp
 from dwml_py import sql as sqlmod
 from dwml_py.errors import InputError, NotFoundError
 from dwml_py.feature_suggestions import (DEFAULT_SAMPLE_SIZE, JoinPlan, TargetSpec, declared_labels, find_joinable,
-                                         lineage_leakage, measure_grain, pii_reasons, relation_of, resolve_target,
-                                         split_column_ref, suggest)
+                                         lineage_leakage, lineage_scope, measure_grain, pii_reasons, relation_of,
+                                         resolve_target, split_column_ref, suggest)
 
 DEFAULT_DIRECTORY = "models/features"
 CHECKSUM_MARK = "dwml-checksum: sha256:"
@@ -344,8 +344,11 @@ def _warnings(catalog, spec: TargetSpec, chosen: list[Chosen]) -> list[str]:
     """Catalog-level checks of explicitly chosen columns (no sampling): leakage through lineage, PII."""
     from dwml_py.feature_suggestions import pii_name_match
 
-    derived, ancestors, _ = lineage_leakage(catalog, spec)
-    pii = pii_reasons(catalog)
+    nodes = {c.plan.node_id for c in chosen}
+    scope = lineage_scope(catalog, spec, [c.plan for c in chosen])
+    catalog.ensure_compiled(scope)  # only the target's and the chosen columns' models and ancestors
+    derived, ancestors, _ = lineage_leakage(catalog, spec, within=scope)
+    pii = pii_reasons(catalog, nodes)
     out = []
     for c in chosen:
         key = (c.plan.node_id, c.column.lower())
