@@ -165,10 +165,13 @@ def resolve_spec(catalog, model_name: str, *, feature_model: str | None = None, 
     label_node = catalog.show(label_model or label.get("model") or node.unique_id)
     horizon = horizon_days if horizon_days is not None else label.get("horizon_days")
 
+    # a model dbt knows but never built: say so, rather than that it has no columns
+    catalog.require_built(node)
+    catalog.require_built(label_node)
     columns = list(node.columns)
     if not columns:
         raise ConfigError(f"No columns are known for {node.name}.",
-                          hint="document them in its yml or run `dbt docs generate` (Catalog.load(refresh=True)).")
+                          hint=f"build it (`dbt run --select {node.name}`): dwml reads columns from the warehouse.")
     for col in entity_cols + ([ts] if ts else []):
         node.column(col)  # NotFoundError with the closest names
     label_ts = label_timestamp or label.get("timestamp")
