@@ -148,7 +148,9 @@ def train(project, name: str, algorithm: str = "xgboost", params: dict | None = 
             # Columns come from the warehouse: no `dbt docs generate`. Only a missing or stale
             # manifest runs `dbt parse`; the spec is checked before any other dbt command.
             catalog = Catalog.load(project, refresh=True, warehouse=warehouse)
-            spec = resolve_spec(catalog, name, **{k: v for k, v in spec_overrides.items() if v is not None})
+            # an unbuilt feature model is the quality gate's to refuse (it names the failing tests upstream)
+            spec = resolve_spec(catalog, name, require_built=False,
+                                **{k: v for k, v in spec_overrides.items() if v is not None})
             step.summary = f"{spec.model_name}: {spec.task}, {len(spec.features)} features from {spec.feature_table}"
         invocation_id = catalog.metadata.get("invocation_id")  # the dbt invocation that wrote the manifest
         ensure_tables(warehouse)
@@ -162,6 +164,8 @@ def train(project, name: str, algorithm: str = "xgboost", params: dict | None = 
             started = time.perf_counter()
             gates = run_gates(project, spec, warehouse, override, reason, progress, algorithm, params, catalog=catalog)
             durations["gates"] = time.perf_counter() - started
+            for model in {spec.feature_model, spec.label_model}:  # an overridden gate may let an unbuilt one through
+                catalog.require_built(catalog.node(model))
             run.set(gates={g: _gate_summary(r) for g, r in gates.items()})
 
             started = time.perf_counter()
