@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from dwml_py import sql as sqlmod
 from dwml_py.errors import WarehouseError
-from dwml_py.warehouse.base import Capabilities, Warehouse
+from dwml_py.warehouse.base import Capabilities, Warehouse, refused_hint
 
 _registration_ids = itertools.count()
 # Every DuckDB file connection this process holds, so that `release_connections` can close them
@@ -135,9 +135,9 @@ class DuckDBWarehouse(Warehouse):
         try:
             return self.con.sql(sql)
         except duckdb.Error as exc:
+            missing = isinstance(exc, duckdb.CatalogException) and "does not exist" in str(exc)
             raise WarehouseError(f"DuckDB refused a {what}: {exc}\nSQL: {sql[:500]}",
-                                 hint="this is likely a dwml bug if the SQL was generated; please report it "
-                                 "with the SQL above.") from exc
+                                 hint=refused_hint(missing)) from exc
 
     def execute(self, statement) -> None:
         self._run(self.render(statement))

@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from dwml_py import sql as sqlmod
 from dwml_py.errors import ConfigError, WarehouseError
-from dwml_py.warehouse.base import Capabilities, Warehouse
+from dwml_py.warehouse.base import Capabilities, Warehouse, refused_hint
 
 _cursor_ids = itertools.count()
 
@@ -146,9 +146,8 @@ class PostgresWarehouse(Warehouse):
     # -- statements ------------------------------------------------------------------
     def _fail(self, exc: Exception, sql: str, what: str) -> WarehouseError:
         detail = (getattr(exc, "pgerror", None) or str(exc)).strip()
-        return WarehouseError(f"PostgreSQL refused a {what}: {detail}\nSQL: {sql[:500]}",
-                              hint="this is likely a dwml bug if the SQL was generated; please report it "
-                              "with the SQL above.")
+        missing = getattr(exc, "pgcode", None) in ("42P01", "3F000")  # undefined table / schema
+        return WarehouseError(f"PostgreSQL refused a {what}: {detail}\nSQL: {sql[:500]}", hint=refused_hint(missing))
 
     def _run(self, sql: str, *, what: str = "statement"):
         cursor = self.con.cursor()
