@@ -1,5 +1,7 @@
 """The dbt catalog: models, sources, seeds and snapshots with their columns, types, tests,
-owners, PII flags and DAG edges, read from target/manifest.json and target/catalog.json.
+owners, PII flags and DAG edges, read from target/manifest.json, with the columns of each built
+relation from target/catalog.json when it is current, else from the warehouse
+(dwml_py.relation_columns).
 
 The artifacts are read as JSON (never through dbt-core internals, whose classes change between
 releases); `metadata.dbt_schema_version` says which layout we got. Node objects are built on
@@ -228,7 +230,7 @@ class Catalog:
         catalog_path = project.target_dir / "catalog.json"
         catalog, current = read_catalog_json(catalog_path, state.newest_source, warehouse is not None, notes)
         if warehouse is None and not current:
-            notes.append("no warehouse could be opened: columns are only those documented in yml.")
+            notes.append("no warehouse to read columns from: they are only those documented in yml.")
         return cls(manifest, catalog, manifest_path=state.path, catalog_path=catalog_path if catalog else None,
                    warehouse=warehouse, notes=notes, catalog_current=current, project=project,
                    pii_policy=_pii_policy(project, notes))
@@ -252,11 +254,6 @@ class Catalog:
     @property
     def has_types(self) -> bool:
         return self._columns_of.has_types
-
-    @property
-    def warehouse(self):
-        """The warehouse this catalog reads columns (and PII samples) from, or None."""
-        return self._warehouse
 
     def __len__(self) -> int:
         return len(self._raw)

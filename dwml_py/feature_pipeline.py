@@ -170,7 +170,9 @@ def build_yml(catalog, spec: TargetSpec, chosen: list[Chosen], name: str, task: 
     model_key, label = spec.column, {"model": target.display_name, "column": spec.column}
     for label_id, column, model_spec, feature_id in declared_labels(catalog):
         if label_id == spec.node_id and column.lower() == spec.column.lower():
-            label = {**model_spec.get("label", {}), **label}
+            declared = model_spec.get("label") or {}
+            # `label: column` names a column of the feature model itself; the new model names the target's
+            label = {**({"column": declared} if isinstance(declared, str) else declared), **label}
             task = task or model_spec.get("task")
             key = next((k for k, v in (catalog.node(feature_id).meta["dwml"].get("models") or {}).items()
                         if v is model_spec), None)

@@ -44,9 +44,6 @@ class RelationColumns:
     def has_types(self) -> bool:
         return bool(self._catalog) or self.warehouse is not None
 
-    def catalog_entry(self, unique_id: str) -> dict | None:
-        return self._catalog.get(unique_id)
-
     def lookup(self, unique_id: str, raw: dict) -> Found:
         entry = self._catalog.get(unique_id)
         if entry and self.catalog_current:
