@@ -237,6 +237,17 @@ def test_a_parse_only_manifest_with_the_warehouse_file_there(shop, dbt_calls, co
         assert UNDOCUMENTED <= seen  # undocumented columns are not dropped after dbt ran
 
 
+def test_deploy_on_a_parse_only_manifest(shop, dbt_calls):
+    """deploy re-runs the governance gate, whose lineage route compiles what the manifest lacks
+    while deploy holds its warehouse connection."""
+    dwml("train", "churn", "--param", "n_estimators=20")
+    dbt("parse")
+    dbt_calls.clear()
+    deployed = dwml("deploy", "churn", "--version", "1")
+    assert deployed["governance"]["decision"] == "pass" and deployed["alias"] == "production"
+    assert [c[0] for c in dbt_calls] == ["compile"]
+
+
 def test_lineage_compiles_only_the_ancestors_and_the_next_call_runs_no_dbt(shop, dbt_calls):
     dbt("parse")
     dbt_calls.clear()
