@@ -62,9 +62,21 @@ class Column:
     description: str = ""
     meta: dict = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
-    pii: bool = False
     tests: list[TestRef] = field(default_factory=list)
-    pii_evidence: list[str] = field(default_factory=list)  # why it is PII: "meta pii: true", "name: email (email)"
+    sampled_pii: list[str] = field(default_factory=list)  # evidence from sampled values (Catalog.sample_pii)
+    _evidence: list[str] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def pii_evidence(self) -> list[str]:
+        """Why the column is PII: "meta pii: True", "tag pii", "name: email (email)", "values: ...".
+        Worked out on first use: most columns of a large catalog are never asked."""
+        if self._evidence is None:
+            self._evidence = _pii_evidence(self.name, self.meta, self.tags) + self.sampled_pii
+        return self._evidence
+
+    @property
+    def pii(self) -> bool:
+        return bool(self.pii_evidence)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "type": self.type, "description": self.description, "meta": self.meta,
@@ -72,9 +84,9 @@ class Column:
                 "tests": [t.name for t in self.tests]}
 
     def mark_pii(self, evidence: str) -> None:
-        self.pii = True
-        if evidence not in self.pii_evidence:
-            self.pii_evidence.append(evidence)
+        if evidence not in self.sampled_pii:
+            self.sampled_pii.append(evidence)
+            self._evidence = None
 
 
 @dataclass(slots=True)
@@ -351,6 +363,12 @@ class Catalog:
                     self._value_pii[(uid, name.lower())] = evidence
                     node.columns[name].mark_pii(evidence)
 
+    def meta(self, unique_id: str) -> dict:
+        """A node's meta (config.meta over the top-level one) without building the node: finding the
+        nodes that declare an ML spec must not build (columns, tests, PII) every node of a project."""
+        raw = self._raw[unique_id]
+        return _merge_meta(raw, raw.get("config") or {})
+
     def raw(self, unique_id: str) -> dict:
         """The node's dict as in manifest.json (for fields the Node does not carry)."""
         return self._raw[unique_id]
@@ -538,14 +556,11 @@ class Catalog:
             meta = _merge_meta(doc, col_config)
             tags = _tags(doc, col_config)
             kind = (typed_lower.get(name.lower()) or {}).get("type") or doc.get("data_type")
-            evidence = _pii_evidence(name, meta, tags)
             sampled = self._value_pii.get((uid, name.lower()))
-            if sampled:
-                evidence.append(sampled)
             columns[name] = Column(
                 name=name, type=kind, description=doc.get("description") or "", meta=meta, tags=tags,
-                pii=bool(evidence), pii_evidence=evidence,
                 tests=[t for t in tests if t.column and _strip_quotes(t.column).lower() == name.lower()],
+                sampled_pii=[sampled] if sampled else [],
             )
         return columns
 

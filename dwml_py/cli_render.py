@@ -73,11 +73,14 @@ def render_lineage(result: dict) -> None:
     stdout.print(f"[bold]{escape(result['model'])}.{escape(result['column'])}[/bold]{flag}")
     from rich.tree import Tree
 
-    unknown = len(result.get("downstream_unknown") or [])
+    unknown = result.get("downstream_unknown") or []
+    reasons = result.get("unavailable") or {}
+    why = ("not compiled" if all("no compiled SQL" in str(reasons.get(u, "no compiled SQL")) for u in unknown)
+           else "with unknown lineage")
     for title, rows in (("upstream", result["upstream"]), ("downstream", result["downstream"])):
         if not rows:
-            # no known uses is not "none" when some children's lineage is unknown (not compiled)
-            stdout.print(f"{title}: unknown ({unknown} {'child' if unknown == 1 else 'children'} not compiled)"
+            # no known uses is not "none" when some children's lineage is unknown (e.g. not compiled)
+            stdout.print(f"{title}: unknown ({len(unknown)} {'child' if len(unknown) == 1 else 'children'} {why})"
                          if title == "downstream" and unknown else f"{title}: none")
             continue
         # Each row carries its path from the column; hang it under its predecessor on that path.

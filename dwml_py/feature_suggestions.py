@@ -79,10 +79,10 @@ def split_column_ref(ref: str, what: str = "target") -> tuple[str, str]:
 def dwml_specs(catalog) -> list[tuple[str, dict]]:
     """(node_id, meta.dwml) of every node that declares an ML spec."""
     out = []
-    for node in catalog.nodes(["model", "seed", "snapshot"]):
-        spec = node.meta.get("dwml")
+    for uid in catalog.unique_ids(["model", "seed", "snapshot"]):
+        spec = catalog.meta(uid).get("dwml")
         if isinstance(spec, dict):
-            out.append((node.unique_id, spec))
+            out.append((uid, spec))
     return out
 
 

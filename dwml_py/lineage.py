@@ -312,7 +312,9 @@ def _lineage_roots(query, sql: str, schema: dict, dialect: str | None) -> tuple[
     from sqlglot.lineage import lineage
     from sqlglot.optimizer import build_scope
     from sqlglot.optimizer.qualify import qualify
+    from sqlglot.schema import ensure_schema
 
+    schema = ensure_schema(schema, dialect=dialect)  # once, for qualify and lineage both
     options = {"dialect": dialect, "schema": schema, "validate_qualify_columns": False, "identify": False}
     try:
         qualified = qualify(query, **options)

@@ -60,7 +60,16 @@ _NAME_TERMS: list[tuple[tuple[str, ...], str]] = [
     (("bank", "account"), "bank_account"),
 ]
 _NAME_TERMS.sort(key=lambda t: -len(t[0]))
-_TERM_WORDS = {w for words, _ in _NAME_TERMS for w in words}
+_TERM_WORDS = frozenset(w for words, _ in _NAME_TERMS for w in words)
+# (priority, term, kind) by the term's first word: a name is checked only against the terms that
+# can start at one of its words (a catalog of 100,000 columns asks this of every one).
+_TERMS_BY_FIRST: dict[str, list[tuple[int, tuple[str, ...], str]]] = {}
+for _i, (_term, _kind) in enumerate(_NAME_TERMS):
+    _TERMS_BY_FIRST.setdefault(_term[0], []).append((_i, _term, _kind))
+# Every term has a word of two letters or more, found in the lower-cased name wherever the term
+# matches: most names are ruled out by one regex search, before they are split into words.
+_ANCHORS = re.compile("|".join(sorted((re.escape(w) for w in _TERM_WORDS if len(w) > 1 and w != "of"),
+                                      key=len, reverse=True)))
 # Words that make a name describe the data instead of holding it: counts, flags, shares, parts.
 DERIVED_WORDS = frozenset({
     "count", "counts", "cnt", "num", "n", "nb", "total", "sum", "avg", "mean", "min", "max", "distinct",
@@ -91,10 +100,13 @@ def name_pii(name: str) -> tuple[str, str] | None:
     >>> name_pii("billing_email"), name_pii("phone_count"), name_pii("ip_address"), name_pii("emailed")
     (('email', 'email'), None, ('ip_address', 'ip_address'), None)
     """
-    words = name_words(name)
-    if not words or any(w in DERIVED_WORDS for w in words):
+    if not _ANCHORS.search(str(name).lower()):
         return None
-    for term, kind in _NAME_TERMS:
+    words = name_words(name)
+    if _TERM_WORDS.isdisjoint(words) or not DERIVED_WORDS.isdisjoint(words):
+        return None
+    candidates = sorted({c for w in set(words) for c in _TERMS_BY_FIRST.get(w, ())})  # longest terms first
+    for _, term, kind in candidates:
         n = len(term)
         if any(tuple(words[i:i + n]) == term for i in range(len(words) - n + 1)):
             return kind, "_".join(term)

@@ -105,11 +105,12 @@ class TrainingSpec:
 def declared_models(catalog) -> dict[str, str]:
     """ML model name -> unique_id of the feature model that declares it in meta.dwml.models."""
     found: dict[str, str] = {}
-    for node in catalog.nodes(["model", "seed", "snapshot"]):
-        models = ((node.meta or {}).get("dwml") or {}).get("models") or {}
+    for uid in catalog.unique_ids(["model", "seed", "snapshot"]):
+        dwml = catalog.meta(uid).get("dwml")
+        models = (dwml.get("models") if isinstance(dwml, dict) else None) or {}
         if isinstance(models, dict):
             for name in models:
-                found.setdefault(str(name), node.unique_id)
+                found.setdefault(str(name), uid)
     return found
 
 
