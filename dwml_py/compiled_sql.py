@@ -93,14 +93,9 @@ def uncompiled(catalog, unique_ids: Iterable[str] | None = None) -> list[str]:
 
 def sql_ancestors(catalog, unique_ids: Iterable[str]) -> list[str]:
     """The nodes and their ancestors whose columns come from SQL (models and snapshots)."""
-    seen = {uid for uid in unique_ids if uid in catalog}
-    stack = list(seen)
-    while stack:
-        for parent in catalog.parents(stack.pop()):
-            if parent not in seen:
-                seen.add(parent)
-                stack.append(parent)
-    return sorted(u for u in seen if catalog.raw(u).get("resource_type") in SQL_RESOURCE_TYPES)
+    from dwml_py.lineage import ancestors
+
+    return sorted(u for u in ancestors(catalog, unique_ids) if catalog.raw(u).get("resource_type") in SQL_RESOURCE_TYPES)
 
 
 def compile_missing(project, catalog, unique_ids: Iterable[str]) -> str | None:

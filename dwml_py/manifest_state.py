@@ -27,10 +27,6 @@ class ManifestState:
     stale: bool
     newest_source: Path | None
 
-    @property
-    def fix(self) -> str:
-        return "run `dbt parse` in the project."
-
 
 def _source_dirs(root: Path, config: dict) -> list[Path]:
     dirs = []
