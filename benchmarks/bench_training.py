@@ -67,8 +67,8 @@ def _bare_matrix(project, result: dict):
     from dwml_py.training_set import build_training_query, fetch_training_table, resolve_spec, split
     from dwml_py.warehouse import connect
 
-    spec = resolve_spec(Catalog.load(project), ML_MODEL)
     with connect(project) as warehouse:
+        spec = resolve_spec(Catalog.load(project, warehouse=warehouse), ML_MODEL)  # columns from the warehouse
         row = registry.get_version(warehouse, ML_MODEL, version=result["version"])
         table = fetch_training_table(warehouse, build_training_query(spec, warehouse.dialect))
     model = TrainedModel.from_bytes(registry.load_model_bytes(ArtifactStore.for_project(project), row))

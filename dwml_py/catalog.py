@@ -1,5 +1,7 @@
 """The dbt catalog: models, sources, seeds and snapshots with their columns, types, tests,
-owners, PII flags and DAG edges, read from target/manifest.json and target/catalog.json.
+owners, PII flags and DAG edges, read from target/manifest.json, with the columns of each built
+relation from target/catalog.json when it is current, else from the warehouse
+(dwml_py.relation_columns).
 
 The artifacts are read as JSON (never through dbt-core internals, whose classes change between
 releases); `metadata.dbt_schema_version` says which layout we got. Node objects are built on
@@ -15,75 +17,25 @@ True
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
-from dwml_py.errors import ConfigError, DbtCommandError, InputError, NotFoundError, did_you_mean
+# read_json is imported from here by other modules: the catalog is where artifacts are read
+from dwml_py.dbt_artifacts import (SUPPORTED_CATALOG_VERSIONS, SUPPORTED_MANIFEST_VERSIONS, check_version,
+                                   read_catalog_json, read_json)
+from dwml_py.errors import DbtCommandError, DwmlError, InputError, NotFoundError, did_you_mean
+from dwml_py.pii import DEFAULT_MIN_MATCH_SHARE, DEFAULT_SAMPLE_ROWS
+from dwml_py.relation_columns import RelationColumns
 
-# Manifest layouts we read: v10 (dbt 1.6), v11 (dbt 1.7), v12 (dbt 1.8 - 1.11).
-SUPPORTED_MANIFEST_VERSIONS = (10, 11, 12)
-SUPPORTED_CATALOG_VERSIONS = (1,)
 # The resources that hold data; tests, operations, analyses etc. are not catalog entries.
 CATALOG_RESOURCE_TYPES = ("model", "source", "seed", "snapshot")
 PII_META_KEYS = ("pii", "contains_pii")
 
-_VERSION_RE = re.compile(r"/(manifest|catalog)/v(\d+)\.json$")
-
 # Search ranking tiers: exact name > name contains > tags/meta > description.
 SCORE_EXACT, SCORE_NAME, SCORE_TAG_META, SCORE_DESCRIPTION = 100, 80, 60, 40
 _NODE_BONUS = 5  # at the same tier a table outranks one of its columns
-
-
-# -- JSON and schema versions -------------------------------------------------------------
-
-def read_json(path: Path) -> dict:
-    """Parse a JSON artifact, with orjson when it happens to be installed (2-3x faster)."""
-    try:
-        import orjson
-    except ImportError:
-        orjson = None
-    try:
-        if orjson is not None:
-            return orjson.loads(Path(path).read_bytes())
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise NotFoundError(f"No dbt artifact at {str(path)!r}.",
-                            hint="run `dbt parse` (or `dbt docs generate` for column types) in the project.") from None
-    except ValueError as exc:
-        raise ConfigError(f"{str(path)!r} is not valid JSON: {exc}",
-                          hint="the file is damaged or half-written; rerun `dbt parse` to rewrite it.") from exc
-
-
-def schema_version(document: dict, kind: str, where: str = "") -> int:
-    """The layout version of a dbt artifact from `metadata.dbt_schema_version`."""
-    url = str((document.get("metadata") or {}).get("dbt_schema_version") or "")
-    match = _VERSION_RE.search(url)
-    if not match or match.group(1) != kind:
-        raise ConfigError(
-            f"{where or 'The ' + kind} does not look like a dbt {kind}.json: "
-            f"metadata.dbt_schema_version is {url or 'missing'!r}.",
-            hint=f"point dwml at the {kind}.json that dbt writes into target/ (run `dbt parse`).",
-        )
-    return int(match.group(2))
-
-
-def _check_version(document: dict, kind: str, supported: tuple[int, ...], where: str) -> int:
-    version = schema_version(document, kind, where)
-    if version not in supported:
-        dbt_version = (document.get("metadata") or {}).get("dbt_version", "unknown")
-        known = ", ".join(f"v{v}" for v in supported)
-        newer = version > max(supported)
-        raise ConfigError(
-            f"{where or kind} uses dbt {kind} schema v{version} (written by dbt {dbt_version}); "
-            f"dwml reads {known}.",
-            hint=("upgrade dwml, or regenerate the artifacts with dbt-core 1.11 (`dbt parse`)." if newer
-                  else "regenerate the artifacts with a newer dbt-core (1.6 or later): `dbt parse`."),
-        )
-    return version
 
 
 # -- the light objects ----------------------------------------------------------------------
@@ -110,12 +62,31 @@ class Column:
     description: str = ""
     meta: dict = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
-    pii: bool = False
     tests: list[TestRef] = field(default_factory=list)
+    sampled_pii: list[str] = field(default_factory=list)  # evidence from sampled values (Catalog.sample_pii)
+    _evidence: list[str] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def pii_evidence(self) -> list[str]:
+        """Why the column is PII: "meta pii: True", "tag pii", "name: email (email)", "values: ...".
+        Worked out on first use: most columns of a large catalog are never asked."""
+        if self._evidence is None:
+            self._evidence = _pii_evidence(self.name, self.meta, self.tags) + self.sampled_pii
+        return self._evidence
+
+    @property
+    def pii(self) -> bool:
+        return bool(self.pii_evidence)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "type": self.type, "description": self.description, "meta": self.meta,
-                "tags": self.tags, "pii": self.pii, "tests": [t.name for t in self.tests]}
+                "tags": self.tags, "pii": self.pii, "pii_evidence": list(self.pii_evidence),
+                "tests": [t.name for t in self.tests]}
+
+    def mark_pii(self, evidence: str) -> None:
+        if evidence not in self.sampled_pii:
+            self.sampled_pii.append(evidence)
+            self._evidence = None
 
 
 @dataclass(slots=True)
@@ -144,6 +115,7 @@ class Node:
     path: str | None = None
     materialized: str | None = None
     column_source: str = "yml"  # where the column list comes from: "catalog", "warehouse" or "yml"
+    built: bool | None = None  # is its relation in the warehouse? None: nobody could say
 
     @property
     def display_name(self) -> str:
@@ -165,7 +137,8 @@ class Node:
         if found is None:
             raise NotFoundError(f"{self.display_name} ({self.unique_id}) has no column {name!r}.",
                                 hint=did_you_mean(name, self.columns) if self.columns else
-                                "no columns are known for it: document them in its yml or run `dbt docs generate`.")
+                                "no columns are known for it: build it (`dbt run --select "
+                                f"{self.name}`) so that dwml can read them from the warehouse.")
         return found
 
     def to_dict(self, include_sql: bool = True) -> dict:
@@ -175,7 +148,7 @@ class Node:
             "schema": self.schema, "alias": self.alias, "description": self.description,
             "tags": self.tags, "meta": self.meta, "owner": self.owner, "classification": self.classification,
             "materialized": self.materialized, "path": self.path, "checksum": self.checksum,
-            "pii_columns": self.pii_columns,
+            "pii_columns": self.pii_columns, "column_source": self.column_source, "built": self.built,
             "columns": [c.to_dict() for c in self.columns.values()],
             "tests": [t.to_dict() for t in self.tests],
             "parents": self.parents, "children": self.children,
@@ -202,32 +175,36 @@ class Catalog:
     """The nodes of one dbt project, as recorded by its manifest (and catalog) JSON."""
 
     def __init__(self, manifest: dict, catalog: dict | None = None, *, manifest_path: Path | None = None,
-                 catalog_path: Path | None = None, warehouse=None, notes: Iterable[str] = ()):
+                 catalog_path: Path | None = None, warehouse=None, notes: Iterable[str] = (),
+                 catalog_current: bool = True, project=None, pii_policy: dict | None = None):
         where = str(manifest_path) if manifest_path else "the manifest"
-        self.manifest_version = _check_version(manifest, "manifest", SUPPORTED_MANIFEST_VERSIONS, where)
+        self.manifest_version = check_version(manifest, "manifest", SUPPORTED_MANIFEST_VERSIONS, where)
         if catalog is not None:
-            _check_version(catalog, "catalog", SUPPORTED_CATALOG_VERSIONS,
+            check_version(catalog, "catalog", SUPPORTED_CATALOG_VERSIONS,
                            str(catalog_path) if catalog_path else "the catalog")
         self.manifest_path = manifest_path
         self.catalog_path = catalog_path
         self.metadata: dict = manifest.get("metadata") or {}
         self.notes: list[str] = list(notes)
+        self._project = project  # set by `load`: lets `ensure_compiled` run dbt for this project
         self._warehouse = warehouse
+        self._columns_of = RelationColumns(catalog, catalog_current, warehouse, self.notes)
+        self._pii_policy = pii_policy or {"sample_rows": DEFAULT_SAMPLE_ROWS, "min_match_share": DEFAULT_MIN_MATCH_SHARE}
         self._manifest_nodes: dict = manifest.get("nodes") or {}
         self._groups: dict = manifest.get("groups") or {}
         self._raw: dict[str, dict] = {uid: n for uid, n in self._manifest_nodes.items()
                                       if n.get("resource_type") in CATALOG_RESOURCE_TYPES}
         self._raw.update(manifest.get("sources") or {})
-        self._types: dict[str, dict] = {}
-        if catalog is not None:
-            self._types.update(catalog.get("nodes") or {})
-            self._types.update(catalog.get("sources") or {})
         self._nodes: dict[str, Node] = {}
         self._tests: dict[str, list[TestRef]] | None = None
         self._children: dict[str, list[str]] | None = None
         self._names: dict[str, list[str]] | None = None
         self._search_index: list[tuple] | None = None
         self._lineage = None  # a dwml_py.lineage.LineageGraph, built on first use
+        self._compiled_by: dict[str, str] = {}  # unique_id -> adapter of SQL compiled after the manifest
+        self.compile_failed: set[str] = set()  # models dbt could not compile for lineage
+        self._pii_sampled: set[str] = set()
+        self._value_pii: dict[tuple[str, str], str] = {}  # (unique_id, column lower) -> evidence of sampled values
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -248,45 +225,27 @@ class Catalog:
     def load(cls, project, refresh: bool = False, warehouse=None) -> "Catalog":
         """The catalog of a project from its target/ folder.
 
-        Refuses a missing or stale manifest (older than a model or yml file) and names the
-        fixing command. `refresh=True` first runs `dbt docs generate` (manifest with compiled
-        SQL + catalog.json with types) when catalog.json is missing or stale, else `dbt parse`
-        when only the manifest is stale. Column types come from catalog.json, or from
-        `warehouse` (any dwml Warehouse) when there is no catalog.json.
+        Refuses a missing or stale manifest (older than a file dbt parses, packages' included) or
+        one written for another project, naming the fixing command; `refresh=True` runs `dbt parse`
+        first when the manifest is missing or stale. Columns and types come from catalog.json when
+        it is current, else from `warehouse` (any dwml Warehouse; see dwml_py.relation_columns):
+        without one, only the yml-documented columns are known.
         """
-        from dwml_py.manifest_state import manifest_state
+        from dwml_py.manifest_state import manifest_state, read_manifest
 
-        catalog_path = project.target_dir / "catalog.json"
         notes: list[str] = []
         state = manifest_state(project)
-        if refresh:
-            notes += _refresh(project, state, catalog_path)
+        if refresh and (not state.exists or state.stale):
+            notes.append(_parse(project, state))
             state = manifest_state(project)
-        if not state.exists:
-            raise NotFoundError(
-                f"No dbt manifest at {str(state.path)!r}.",
-                hint=f"run `dbt parse` in {str(project.project_dir)!r} (or `dbt docs generate` for column "
-                     "types and compiled SQL), or pass --refresh.",
-            )
-        if state.stale:
-            raise ConfigError(
-                f"The dbt manifest {str(state.path)!r} is older than {str(state.newest_source)!r}, "
-                "so it may not describe the project as it is.",
-                hint="run `dbt parse` (or `dbt docs generate` for column types and compiled SQL), "
-                     "or pass --refresh.",
-            )
-        use_catalog = catalog_path.is_file()
-        if use_catalog and _is_stale(catalog_path, state.newest_source):
-            notes.append(f"{catalog_path} is older than {state.newest_source}; column types may be out of "
-                         "date (run `dbt docs generate`).")
-        elif not use_catalog:
-            notes.append(f"no {catalog_path}: column types come "
-                         + ("from the warehouse." if warehouse is not None else
-                            "from yml `data_type` only (run `dbt docs generate`)."))
-        manifest = read_json(state.path)
-        catalog = read_json(catalog_path) if use_catalog else None
-        return cls(manifest, catalog, manifest_path=state.path, catalog_path=catalog_path if use_catalog else None,
-                   warehouse=warehouse, notes=notes)
+        manifest = read_manifest(project, state)
+        catalog_path = project.target_dir / "catalog.json"
+        catalog, current = read_catalog_json(catalog_path, state.newest_source, warehouse is not None, notes)
+        if warehouse is None and not current:
+            notes.append("no warehouse to read columns from: they are only those documented in yml.")
+        return cls(manifest, catalog, manifest_path=state.path, catalog_path=catalog_path if catalog else None,
+                   warehouse=warehouse, notes=notes, catalog_current=current, project=project,
+                   pii_policy=_pii_policy(project, notes))
 
     # -- properties --------------------------------------------------------------------------
     @property
@@ -306,7 +265,7 @@ class Catalog:
 
     @property
     def has_types(self) -> bool:
-        return bool(self._types) or self._warehouse is not None
+        return self._columns_of.has_types
 
     def __len__(self) -> int:
         return len(self._raw)
@@ -322,14 +281,93 @@ class Catalog:
         for uid in self.unique_ids(resource_types):
             yield self.node(uid)
 
-    def add_compiled_code(self, compiled: dict[str, str]) -> None:
+    def add_compiled_code(self, compiled: dict[str, str], adapter_type: str | None = None) -> None:
         """Give nodes the compiled SQL of a dbt run that did not write the manifest (lineage reads
-        it); cached nodes and lineage are rebuilt on next use."""
+        it, in the dialect of `adapter_type`, the adapter that compiled it); cached nodes and
+        lineage are rebuilt on next use."""
         for uid, code in compiled.items():
             if uid in self._raw and code:
                 self._raw[uid]["compiled_code"] = code
                 self._nodes.pop(uid, None)
-        self._lineage = None
+                if adapter_type:
+                    self._compiled_by[uid] = adapter_type
+        if compiled:
+            self._lineage = None
+
+    def dialect_of(self, unique_id: str) -> str | None:
+        """The sqlglot dialect of a node's compiled SQL: that of the adapter which compiled it."""
+        from dwml_py.sql import ADAPTER_DIALECTS
+
+        adapter = self._compiled_by.get(unique_id) or self.adapter_type
+        if adapter is None and self._project is not None:  # an old manifest without metadata.adapter_type
+            try:
+                adapter = self._project.profile.adapter_type
+            except DwmlError:
+                adapter = None
+        return ADAPTER_DIALECTS.get(adapter or "", None)
+
+    def ensure_compiled(self, unique_ids: Iterable[str]) -> str | None:
+        """Compiled SQL for the given nodes and their SQL ancestors, for column lineage: from the
+        manifest, else compiled once for this manifest (dwml_py.compiled_sql). A catalog not loaded
+        from a project cannot run dbt: nodes without compiled SQL stay without lineage. Returns a
+        note of what was compiled (also added to `notes`), or None."""
+        if self._project is None:
+            return None
+        from dwml_py.compiled_sql import compile_missing, sql_ancestors
+
+        note = compile_missing(self._project, self, sql_ancestors(self, unique_ids))
+        if note:
+            self.notes.append(note)
+        return note
+
+    def require_built(self, node: "Node") -> "Node":
+        """The node, when its relation is in the warehouse (or nobody can tell); NotFoundError with
+        the dbt command that builds it otherwise, before a query fails on a missing table."""
+        if node.built is False:
+            from dwml_py.relation_columns import build_command
+
+            what = "declared as a dbt source" if node.resource_type == "source" else "in the dbt manifest"
+            hint = ("load it, or fix the source's schema/identifier in its yml." if node.resource_type == "source"
+                    else f"run `{build_command(node)}` (or `dbt build --select +{node.name}` to build and test "
+                    "what it needs).")
+            raise NotFoundError(f"{node.display_name} is {what} but not built in the warehouse "
+                                f"({node.schema}.{node.alias} does not exist).", hint=hint)
+        return node
+
+    def sample_pii(self, unique_ids: Iterable[str]) -> None:
+        """Mark the string columns of these nodes whose sampled values look like PII (the
+        governance gate's values route, dwml_py.pii), one query per node, once per node."""
+        from dwml_py.pii import is_string_type, sample_string_columns, values_pii
+
+        rows = int(self._pii_policy.get("sample_rows") or 0)
+        if self._warehouse is None or rows <= 0:
+            return
+        for uid in unique_ids:
+            if uid in self._pii_sampled or uid not in self._raw:
+                continue
+            self._pii_sampled.add(uid)
+            node = self.node(uid)
+            if not node.built or node.relation is None:
+                continue
+            strings = [c.name for c in node.columns.values() if is_string_type(c.type)]
+            try:
+                sampled = sample_string_columns(self._warehouse, node.schema, node.alias, strings, rows)
+            except DwmlError as exc:
+                self.notes.append(f"could not sample {node.display_name} for PII: {exc.message.splitlines()[0][:200]}")
+                continue
+            for name, values in sampled.items():
+                found = values_pii(values, self._pii_policy.get("min_match_share", DEFAULT_MIN_MATCH_SHARE))
+                if found:
+                    kind, share, seen = found
+                    evidence = f"values: {share:.0%} of {seen:,} sampled values look like {kind}"
+                    self._value_pii[(uid, name.lower())] = evidence
+                    node.columns[name].mark_pii(evidence)
+
+    def meta(self, unique_id: str) -> dict:
+        """A node's meta (config.meta over the top-level one) without building the node: finding the
+        nodes that declare an ML spec must not build (columns, tests, PII) every node of a project."""
+        raw = self._raw[unique_id]
+        return _merge_meta(raw, raw.get("config") or {})
 
     def raw(self, unique_id: str) -> dict:
         """The node's dict as in manifest.json (for fields the Node does not carry)."""
@@ -382,20 +420,31 @@ class Catalog:
 
     # -- search ------------------------------------------------------------------------------
     def search(self, term: str, resource_types: Iterable[str] | None = None, limit: int = 50) -> list[SearchHit]:
-        """Nodes and columns whose name, tags, meta or description contain `term` (any case).
+        """Nodes and columns whose name, tags, meta or description contain `term` (any case); a
+        term that names a kind of PII (`ssn`, `dob`, `email`, or `pii` itself) also finds the
+        columns whose names say they hold it.
 
-        Ranked exact name > name contains > tags/meta > description; a node before its columns
-        at the same tier. Each hit says what matched.
+        Ranked exact name > name contains > tags/meta/PII > description; a node before its columns
+        at the same tier. Each hit says what matched. `limit` 0 returns every hit.
         """
+        from dwml_py.pii import name_pii
+
         needle = str(term).strip().lower()
         if not needle:
             raise InputError("The search term is empty.", hint="pass a word to look for, e.g. `email`.")
         wanted = _resource_types(resource_types)
+        pii_term = name_pii(needle)
+        pii_kind = "any" if needle == "pii" else pii_term[0] if pii_term else None
         hits: list[SearchHit] = []
         for uid, rtype, display, column, names, tags, meta, description in self._index():
             if rtype not in wanted:
                 continue
             score, matched = _match(needle, names, tags, meta, description)
+            if pii_kind and column is not None and score < SCORE_TAG_META:
+                kind = _name_pii_kind(column)
+                if kind and pii_kind in ("any", kind):
+                    score = SCORE_TAG_META
+                    matched.append(f"PII {kind} by name")
             if score:
                 if column is None:
                     score += _NODE_BONUS
@@ -460,10 +509,10 @@ class Catalog:
                     cname = col.get("name") or name
                     rows.append((uid, rtype, display, cname, {cname.lower()}, _tags(col, col_config),
                                  _meta_items(_merge_meta(col, col_config)), (col.get("description") or "").lower()))
-                # columns only catalog.json knows (undocumented) are found by name
-                typed = (self._types.get(uid) or {}).get("columns") or {}
+                # columns only catalog.json or the warehouse know (undocumented) are found by name
+                typed = self._columns_of.lookup(uid, raw).columns
                 if typed:
-                    known = {n.lower() for n in documented}
+                    known = {(c.get("name") or n).lower() for n, c in documented.items()}
                     rows.extend((uid, rtype, display, name, {name.lower()}, (), (), "")
                                 for name in typed if name.lower() not in known)
             self._search_index = rows
@@ -473,7 +522,7 @@ class Catalog:
         config = raw.get("config") or {}
         meta = _merge_meta(raw, config)
         tests = list(self._tests_index().get(uid, []))
-        columns, column_source = self._columns(uid, raw, tests)
+        found = self._columns_of.lookup(uid, raw)
         return Node(
             unique_id=uid, name=raw.get("name") or uid, resource_type=raw.get("resource_type") or "",
             package_name=raw.get("package_name") or "", database=raw.get("database"), schema=raw.get("schema"),
@@ -482,24 +531,21 @@ class Catalog:
             description=raw.get("description") or raw.get("source_description") or "",
             tags=_tags(raw, config), meta=meta, owner=self._owner(raw, config, meta),
             classification=_text_or_none(meta.get("classification")),
-            columns=columns, tests=tests, parents=self.parents(uid), children=self.children(uid),
+            columns=self._columns(uid, raw, tests, found.columns), tests=tests, parents=self.parents(uid),
+            children=self.children(uid),
             compiled_code=raw.get("compiled_code", raw.get("compiled_sql")),
             raw_code=raw.get("raw_code", raw.get("raw_sql")),
             checksum=(raw.get("checksum") or {}).get("checksum"),
             source_name=raw.get("source_name"), path=raw.get("original_file_path"),
-            materialized=config.get("materialized"), column_source=column_source,
+            materialized=config.get("materialized"), column_source=found.source, built=found.built,
         )
 
-    def _columns(self, uid: str, raw: dict, tests: list[TestRef]) -> tuple[dict[str, Column], str]:
+    def _columns(self, uid: str, raw: dict, tests: list[TestRef], typed: dict[str, dict]) -> dict[str, Column]:
+        """The relation's columns in its order (see RelationColumns), then yml-only ones, each with
+        its yml documentation, tests and PII evidence."""
         documented = raw.get("columns") or {}
-        # Types: catalog.json (what the warehouse has) > warehouse lookup > yml data_type.
-        typed = {c.get("name") or n: c for n, c in ((self._types.get(uid) or {}).get("columns") or {}).items()}
-        source = "catalog" if typed else "yml"
-        if not typed and self._warehouse is not None and not self._types:
-            typed = self._warehouse_columns(raw)
-            source = "warehouse" if typed else "yml"
         typed_lower = {k.lower(): v for k, v in typed.items()}
-        names = sorted(typed, key=lambda n: typed[n].get("index") or 0) if typed else []
+        names = list(typed)
         seen = {n.lower() for n in names}
         names += [(c.get("name") or n) for n, c in documented.items() if (c.get("name") or n).lower() not in seen]
         documented_lower = {(c.get("name") or n).lower(): c for n, c in documented.items()}
@@ -510,21 +556,13 @@ class Catalog:
             meta = _merge_meta(doc, col_config)
             tags = _tags(doc, col_config)
             kind = (typed_lower.get(name.lower()) or {}).get("type") or doc.get("data_type")
+            sampled = self._value_pii.get((uid, name.lower()))
             columns[name] = Column(
                 name=name, type=kind, description=doc.get("description") or "", meta=meta, tags=tags,
-                pii=is_pii(meta, tags),
                 tests=[t for t in tests if t.column and _strip_quotes(t.column).lower() == name.lower()],
+                sampled_pii=[sampled] if sampled else [],
             )
-        return columns, source
-
-    def _warehouse_columns(self, raw: dict) -> dict[str, dict]:
-        schema, name = raw.get("schema"), raw.get("identifier") or raw.get("alias") or raw.get("name")
-        try:
-            found = self._warehouse.columns(schema, name)
-        except Exception as exc:  # types are a nicety: a broken lookup must not hide the catalog
-            self.notes.append(f"could not read the columns of {schema}.{name} from the warehouse: {exc}")
-            return {}
-        return {col: {"name": col, "type": kind, "index": i} for i, (col, kind) in enumerate(found)}
+        return columns
 
     def _owner(self, raw: dict, config: dict, meta: dict) -> str | None:
         if meta.get("owner"):
@@ -542,7 +580,8 @@ class Catalog:
 # -- helpers --------------------------------------------------------------------------------
 
 def is_pii(meta: dict, tags: Iterable[str]) -> bool:
-    """PII when meta says `pii`/`contains_pii` (truthy) or a tag is `pii`."""
+    """Declared PII: meta says `pii`/`contains_pii` (truthy) or a tag is `pii`. A column's `pii`
+    also counts its name (see `_pii_evidence`) and sampled values (`Catalog.sample_pii`)."""
     if any(_truthy(meta.get(key)) for key in PII_META_KEYS):
         return True
     return any(str(t).lower() == "pii" for t in tags)
@@ -649,37 +688,51 @@ def _text_or_none(value) -> str | None:
     return value if isinstance(value, str) else _value_text(value)
 
 
-def _is_stale(path: Path, newest_source: Path | None) -> bool:
-    return newest_source is not None and newest_source.stat().st_mtime > path.stat().st_mtime
-
-
-def _refresh(project, state, catalog_path: Path) -> list[str]:
-    """Bring target/ up to date with the fewest dbt commands; return notes of what ran."""
+def _parse(project, state) -> str:
+    """`dbt parse` of a missing or stale manifest; DbtCommandError naming dbt's error."""
     from dwml_py.dbt_runner import run_dbt
 
-    catalog_stale = not catalog_path.is_file() or _is_stale(catalog_path, state.newest_source)
-    if catalog_stale:
-        # docs generate parses, compiles (compiled SQL for lineage) and writes catalog.json.
-        try:
-            run = run_dbt(project, ["docs", "generate"])
-        except DbtCommandError as exc:
-            run, error = None, exc.message
-        else:
-            error = None if run.success else "; ".join(f"{n.name}: {n.message}" for n in run.failed_nodes) or "it failed"
-        if error is None:
-            return ["ran `dbt docs generate`."]
-        if state.exists and not state.stale:
-            return [f"`dbt docs generate` failed ({error}); using the existing manifest without types."]
-        notes = [f"`dbt docs generate` failed ({error}); ran `dbt parse` instead (no types, no compiled SQL)."]
-    elif state.stale:
-        notes = ["ran `dbt parse`."]
-    else:
-        return []
     run = run_dbt(project, ["parse"])
     if not run.success:
-        raise DbtCommandError(f"`dbt parse` failed in {str(project.project_dir)!r}.",
-                              hint="run `dbt parse` yourself to see dbt's error.")
-    return notes
+        raise DbtCommandError(f"`dbt parse` failed in {str(project.project_dir)!r}: {run.error or 'see logs/dbt.log'}",
+                              hint="fix what dbt names (`dwml doctor` checks the whole set-up).")
+    return "ran `dbt parse`: target/manifest.json was " + ("missing." if not state.exists else
+                                                          f"older than {state.newest_source}.")
+
+
+def _pii_policy(project, notes: list[str]) -> dict:
+    """The governance gate's sampling settings (vars: dwml: governance:), so the catalog calls the
+    same columns PII; a broken setting is the gate's to refuse, here the defaults stand."""
+    from dwml_py.governance import resolve_policy
+
+    try:
+        return resolve_policy(project.config)
+    except DwmlError as exc:
+        notes.append(f"PII sampling uses dwml's defaults: {exc.message}")
+        return {"sample_rows": DEFAULT_SAMPLE_ROWS, "min_match_share": DEFAULT_MIN_MATCH_SHARE}
+
+
+def _pii_evidence(name: str, meta: dict, tags: Iterable[str]) -> list[str]:
+    """Why a column is PII by its yml (meta, tags) and its name, as the governance gate decides."""
+    evidence = [f"meta {key}: {meta[key]}" for key in PII_META_KEYS if _truthy(meta.get(key))]
+    if any(str(t).lower() == "pii" for t in tags):
+        evidence.append("tag pii")
+    named = _name_pii(name)
+    if named:
+        evidence.append(f"name: {named[1]} ({named[0]})")
+    return evidence
+
+
+@lru_cache(maxsize=65536)
+def _name_pii(name: str) -> tuple[str, str] | None:
+    from dwml_py.pii import name_pii
+
+    return name_pii(name)
+
+
+def _name_pii_kind(name: str) -> str | None:
+    named = _name_pii(name)
+    return named[0] if named else None
 
 
 # A tiny manifest for the module docstring.
@@ -691,61 +744,3 @@ _EXAMPLE_MANIFEST = {
     }},
     "sources": {},
 }
-
-
-def _sql_ancestors(catalog: Catalog, uid: str) -> list[str]:
-    """The node and its ancestors whose columns come from SQL (models and snapshots)."""
-    seen, stack = {uid}, [uid]
-    while stack:
-        for parent in catalog.parents(stack.pop()):
-            if parent not in seen:
-                seen.add(parent)
-                stack.append(parent)
-    return [u for u in seen if catalog.raw(u).get("resource_type") in ("model", "snapshot")]
-
-
-# Models dwml's default selector leaves out (selectors.yml): SQL scoring models need a deployed
-# version and monitoring models judge dwml's own tables, so they are compiled only when selected.
-DEFERRED_TAGS = frozenset({"dwml_scoring", "dwml_monitoring"})
-
-
-def uncompiled(catalog: Catalog, unique_ids: Iterable[str] | None = None) -> list[str]:
-    """Models and snapshots among `unique_ids` (default: all) without compiled SQL in the manifest,
-    leaving out the deferred ones (DEFERRED_TAGS)."""
-    if unique_ids is None:
-        unique_ids = catalog.unique_ids(["model", "snapshot"])
-    return sorted(uid for uid in unique_ids
-                  if uid in catalog and catalog.raw(uid).get("resource_type") in ("model", "snapshot")
-                  and catalog.raw(uid).get("compiled_code") is None
-                  and not DEFERRED_TAGS & set(catalog.raw(uid).get("tags") or []))
-
-
-def compile_upstream(project, catalog: Catalog, unique_id: str) -> str | None:
-    """Give a node and its ancestors compiled SQL when the manifest lacks it, so their column
-    lineage can be traced; see `compile_missing`."""
-    return compile_missing(project, catalog, _sql_ancestors(catalog, unique_id))
-
-
-def compile_missing(project, catalog: Catalog, unique_ids: Iterable[str] | None = None) -> str | None:
-    """Compile the given models (default: every model and snapshot) whose compiled SQL the manifest
-    lacks (a selective dbt command or `dbt parse` wrote it); returns a note, or None when nothing
-    was missing.
-
-    dbt compiles into project.gate_target_dir: writing target/manifest.json from a selective compile
-    would drop the compiled SQL of every other model. The result is added to `catalog` in memory.
-    """
-    missing = uncompiled(catalog, unique_ids)
-    if not missing:
-        return None
-    from dwml_py.dbt_runner import run_dbt
-
-    names = [catalog.raw(uid).get("name") or uid for uid in missing]
-    # Many names make a long command line; past a few dozen, compiling everything is as quick.
-    select = ["--select", *names] if len(names) <= 50 else []
-    run = run_dbt(project, ["compile", *select], target_path=project.gate_target_dir)
-    what = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    catalog.add_compiled_code({n.unique_id: n.compiled_code for n in run.nodes if n.compiled_code})
-    if not run.success:
-        failed = ", ".join(n.name for n in run.failed_nodes[:5]) or "the project"
-        return f"`dbt compile` of {what} failed for {failed}, so column lineage may be incomplete there."
-    return f"compiled {what} (`dbt compile`): the manifest had no compiled SQL for their column lineage."

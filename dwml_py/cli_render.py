@@ -39,7 +39,12 @@ def render_search(result: dict) -> None:
                       escape(_fmt(hit["owner"])), "PII" if hit["pii"] else "", str(len(hit["tests"])),
                       escape(_fmt(hit["matched"])), escape((hit["description"] or "")[:60]))
     stdout.print(table)
-    stdout.print(f"{result['count']} hit(s) for {result['term']!r}.")
+    total = result.get("total", result["count"])
+    if total > result["count"]:
+        stdout.print(f"{result['count']} of {total:,} hits for {escape(repr(result['term']))}; --limit "
+                     f"{min(total, max(2 * result['count'], 50))} (or --limit 0 for all) shows more.")
+    else:
+        stdout.print(f"{total} hit{'' if total == 1 else 's'} for {escape(repr(result['term']))}.")
     _notes(result)
 
 
@@ -68,9 +73,15 @@ def render_lineage(result: dict) -> None:
     stdout.print(f"[bold]{escape(result['model'])}.{escape(result['column'])}[/bold]{flag}")
     from rich.tree import Tree
 
+    unknown = result.get("downstream_unknown") or []
+    reasons = result.get("unavailable") or {}
+    why = ("not compiled" if all("no compiled SQL" in str(reasons.get(u, "no compiled SQL")) for u in unknown)
+           else "with unknown lineage")
     for title, rows in (("upstream", result["upstream"]), ("downstream", result["downstream"])):
         if not rows:
-            stdout.print(f"{title}: none")
+            # no known uses is not "none" when some children's lineage is unknown (e.g. not compiled)
+            stdout.print(f"{title}: unknown ({len(unknown)} {'child' if len(unknown) == 1 else 'children'} {why})"
+                         if title == "downstream" and unknown else f"{title}: none")
             continue
         # Each row carries its path from the column; hang it under its predecessor on that path.
         tree = Tree(title)
@@ -246,7 +257,9 @@ def render_quality_gate(result: dict) -> None:
         stdout.print(f"  [yellow]{len(tests['warned'])} dbt test(s) warned:[/yellow] {escape(_cut(names, 100))}")
     if tests:
         why = f" ({escape(_cut(tests.get('why'), 70))})" if tests.get("why") else ""
-        stdout.print(f"[dim]dbt tests: {_count(tests.get('tests'))} from {escape(_fmt(tests.get('source')))}{why}; "
+        split = (f", {_count(tests['reused'])} reused and {_count(tests.get('ran'))} run"
+                 if tests.get("reused") else "")
+        stdout.print(f"[dim]dbt tests: {_count(tests.get('tests'))} from {escape(_fmt(tests.get('source')))}{split}{why}; "
                      f"rows: {_count(result.get('row_count'))}[/dim]")
     _audit(result)
     _notes(result)

@@ -38,6 +38,7 @@ class DbtRun:
     success: bool
     nodes: list[NodeResult] = field(default_factory=list)
     seconds: float = 0.0
+    error: str | None = None  # dbt's own message when the command failed as a whole
 
     @property
     def failed_nodes(self) -> list[NodeResult]:
@@ -89,6 +90,9 @@ def run_dbt(project, args: list[str], on_node: Callable[[NodeResult], None] | No
     command = [*args, "--log-level", "none", *project.dbt_flags()]
     if target_path is not None:
         command += ["--target-path", str(target_path)]
+    from dwml_py.warehouse import release_for_dbt
+
+    release_for_dbt()
     started = time.perf_counter()
     try:
         outcome = dbtRunner(callbacks=[callback]).invoke(command)
@@ -97,11 +101,17 @@ def run_dbt(project, args: list[str], on_node: Callable[[NodeResult], None] | No
     seconds = time.perf_counter() - started
     if outcome.exception is not None:
         raise DbtCommandError(
-            f"`dbt {' '.join(args)}` could not run: {outcome.exception}",
-            hint="run `dwml doctor` to check the project and profile; `dbt debug` shows dbt's view.",
+            f"`dbt {' '.join(args)}` could not run: {one_line(outcome.exception)}",
+            hint="fix what dbt names; `dwml doctor` checks the project, its packages and the profile, "
+                 "and `dbt debug` shows dbt's view.",
         )
     nodes = [_node_from_result(r) for r in _results(outcome.result)]
     return DbtRun(command=["dbt", *args], success=bool(outcome.success), nodes=nodes, seconds=seconds)
+
+
+def one_line(error) -> str:
+    """dbt's multi-line error text on one line (dwml prints one line per error)."""
+    return " ".join(str(error).split())
 
 
 def _release_duckdb() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -80,14 +81,65 @@ def run_doctor(project_dir=None, profiles_dir=None, target=None) -> dict:
 
     checks.append(dbt_package_check(project.project_dir))
     checks.extend(_warehouse_checks(project))
-    state = manifest_state(project)
-    if not state.exists:
-        checks.append(Check("dbt manifest", WARN, f"{state.path} does not exist", state.fix))
-    elif state.stale:
-        checks.append(Check("dbt manifest", WARN, f"{state.path} is older than {state.newest_source}", state.fix))
-    else:
-        checks.append(Check("dbt manifest", OK, f"{state.path} is current"))
+    checks.extend(_parse_checks(project))
     return _summary(checks)
+
+
+def _parse_checks(project) -> list[Check]:
+    """Can dbt parse the project (its packages included), and is target/manifest.json this
+    project's? A current manifest is the proof of a parse that succeeded; otherwise `dbt parse`
+    runs, writing target/ as the user's own `dbt parse` would (the fix it would be told to run)."""
+    from dwml_py.catalog import read_json
+    from dwml_py.dbt_runner import run_dbt
+    from dwml_py.manifest_state import check_project_name
+
+    state = manifest_state(project)
+    if state.exists and not state.stale:
+        parse = Check("dbt parse", OK, "target/manifest.json is newer than every file dbt parses, packages' included")
+    else:
+        why = "missing" if not state.exists else f"older than {state.newest_source}"
+        try:
+            run = run_dbt(project, ["parse"])
+            error = None if run.success else run.error or "see logs/dbt.log"
+        except DwmlError as exc:
+            error = exc.message.split(" could not run: ", 1)[-1]
+        if error is not None:
+            detail, fix = explain_parse_error(project, error)
+            return [Check("dbt parse", FAIL, detail, fix)]
+        parse = Check("dbt parse", OK, f"ran `dbt parse` (target/manifest.json was {why})")
+    try:
+        check_project_name(project, read_json(state.path), state.path)
+    except DwmlError as exc:
+        return [parse, Check("dbt manifest", FAIL, exc.message, exc.hint)]
+    return [parse, Check("dbt manifest", OK, f"{state.path} is current and this project's")]
+
+
+_PATH = re.compile(r"[\w./-]+\.(?:yml|yaml|sql|csv|py|md)\b")
+
+
+def explain_parse_error(project, error: str) -> tuple[str, str]:
+    """(dbt's parse error on one line with each file it names placed in this project or in an
+    installed package, the fix)."""
+    from dwml_py.manifest_state import package_roots
+
+    message = " ".join(str(error).split())
+    places = []
+    for path in dict.fromkeys(_PATH.findall(message)):
+        if (project.project_dir / path).is_file():
+            places.append(f"{path} is this project's")
+        else:
+            owner = next((root for root in package_roots(project) if (root / path).is_file()), None)
+            if owner is not None:
+                places.append(f"{path} is in the package {owner.name!r} ({owner})")
+    detail = message + (f" [{'; '.join(places)}]" if places else "")
+    in_package = any("package" in p for p in places)
+    if in_package and re.search(r"\btwo\b|duplicate|same (resource|name)", message, re.IGNORECASE):
+        fix = ("a package declares a resource of the same name as yours (dbt reads a package's yml entries even "
+               "when its models are disabled): rename your model, or remove or change that package in packages.yml "
+               "and run `dbt deps`")
+    else:
+        fix = "fix what dbt names, then run `dbt parse` (or `dwml doctor` again)"
+    return detail, fix
 
 
 def _warehouse_checks(project) -> list[Check]:

@@ -27,8 +27,8 @@ from sqlglot import exp
 from dwml_py import sql as sqlmod
 from dwml_py.errors import InputError, NotFoundError
 from dwml_py.feature_suggestions import (DEFAULT_SAMPLE_SIZE, JoinPlan, TargetSpec, declared_labels, find_joinable,
-                                         lineage_leakage, measure_grain, pii_reasons, relation_of, resolve_target,
-                                         split_column_ref, suggest)
+                                         lineage_leakage, lineage_scope, measure_grain, pii_reasons, relation_of,
+                                         resolve_target, split_column_ref, suggest)
 
 DEFAULT_DIRECTORY = "models/features"
 CHECKSUM_MARK = "dwml-checksum: sha256:"
@@ -170,7 +170,9 @@ def build_yml(catalog, spec: TargetSpec, chosen: list[Chosen], name: str, task: 
     model_key, label = spec.column, {"model": target.display_name, "column": spec.column}
     for label_id, column, model_spec, feature_id in declared_labels(catalog):
         if label_id == spec.node_id and column.lower() == spec.column.lower():
-            label = {**model_spec.get("label", {}), **label}
+            declared = model_spec.get("label") or {}
+            # `label: column` names a column of the feature model itself; the new model names the target's
+            label = {**({"column": declared} if isinstance(declared, str) else declared), **label}
             task = task or model_spec.get("task")
             key = next((k for k, v in (catalog.node(feature_id).meta["dwml"].get("models") or {}).items()
                         if v is model_spec), None)
@@ -344,8 +346,11 @@ def _warnings(catalog, spec: TargetSpec, chosen: list[Chosen]) -> list[str]:
     """Catalog-level checks of explicitly chosen columns (no sampling): leakage through lineage, PII."""
     from dwml_py.feature_suggestions import pii_name_match
 
-    derived, ancestors, _ = lineage_leakage(catalog, spec)
-    pii = pii_reasons(catalog)
+    nodes = {c.plan.node_id for c in chosen}
+    scope = lineage_scope(catalog, spec, [c.plan for c in chosen])
+    catalog.ensure_compiled(scope)  # only the target's and the chosen columns' models and ancestors
+    derived, ancestors, _ = lineage_leakage(catalog, spec, within=scope)
+    pii = pii_reasons(catalog, nodes)
     out = []
     for c in chosen:
         key = (c.plan.node_id, c.column.lower())

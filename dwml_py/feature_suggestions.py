@@ -31,30 +31,26 @@ from sqlglot import exp
 
 from dwml_py import sql as sqlmod
 from dwml_py.errors import InputError, NotFoundError, WarehouseError
+from dwml_py.feature_relevance import _ranks, arrow_to_values, relevance, spearman
+from dwml_py.pii import name_pii
 from dwml_py.profiling import classify
 
 DEFAULT_SAMPLE_SIZE = 20_000
 LEAKAGE_SCORE = 0.95  # univariate AUC (or |correlation|) above which a column "knows" the answer
 REDUNDANT_CORR = 0.95
 ID_DISTINCT_RATIO = 0.98
-MAX_BINS = 10
-MAX_CATEGORIES = 20
 
-# Direct identifiers by column name (word-bounded, so `domain` or `planned` do not match).
-_PII_NAME = re.compile(
-    r"(^|_)(e_?mail|phone|mobile|full_?name|first_?name|last_?name|surname|birth_?date|birthday|dob|"
-    r"ssn|social_security|passport|national_id|tax_id|iban|card_number|credit_card|street|address|"
-    r"postcode|postal_code|zip_?code|ip_address|ip)(_|$)")
 _KEY_NAME = re.compile(r"(^id$|_id$|_key$|_uuid$|^uuid$)")
 
 
 def pii_name_match(name: str) -> bool:
-    """Does a column name look like a direct identifier (email, phone, birth date, ...)?
+    """Does a column name look like a direct identifier (email, phone, birth date, ...)? The
+    governance gate's name rules (dwml_py.pii), so both call the same columns PII.
 
-    >>> pii_name_match("email"), pii_name_match("billing_tickets_90d")
-    (True, False)
+    >>> pii_name_match("email"), pii_name_match("billing_tickets_90d"), pii_name_match("email_domain")
+    (True, False, False)
     """
-    return bool(_PII_NAME.search(name.lower()))
+    return name_pii(name) is not None
 
 
 # -- what is asked ------------------------------------------------------------------------------
@@ -83,10 +79,10 @@ def split_column_ref(ref: str, what: str = "target") -> tuple[str, str]:
 def dwml_specs(catalog) -> list[tuple[str, dict]]:
     """(node_id, meta.dwml) of every node that declares an ML spec."""
     out = []
-    for node in catalog.nodes(["model", "seed", "snapshot"]):
-        spec = node.meta.get("dwml")
+    for uid in catalog.unique_ids(["model", "seed", "snapshot"]):
+        spec = catalog.meta(uid).get("dwml")
         if isinstance(spec, dict):
-            out.append((node.unique_id, spec))
+            out.append((uid, spec))
     return out
 
 
@@ -96,6 +92,8 @@ def declared_labels(catalog) -> list[tuple[str, str, dict, str]]:
     for feature_id, spec in dwml_specs(catalog):
         for model in (spec.get("models") or {}).values():
             label = (model or {}).get("label") or {}
+            if isinstance(label, str):  # `label: column`: a column of the feature model itself
+                label = {"column": label}
             if not isinstance(label, dict) or not label.get("column"):
                 continue
             try:
@@ -110,7 +108,7 @@ def resolve_target(catalog, target: str, entity: str | None = None, timestamp: s
     """The target's node and column, with entity/timestamp from the arguments, the target model's
     meta.dwml, or the spec of a feature model that names this target as its label."""
     model, column = split_column_ref(target)
-    node = catalog.show(model)
+    node = catalog.require_built(catalog.show(model))
     column = node.column(column).name
     labels = declared_labels(catalog)
     task, spec_from = None, "arguments"
@@ -354,7 +352,7 @@ def _base_ref() -> exp.Table:
     return exp.Table(this=sqlmod.ident("base"), alias=exp.TableAlias(this=sqlmod.ident("b")))
 
 
-# -- scoring on the sample ------------------------------------------------------------------------
+# -- the kind of a column ------------------------------------------------------------------------
 
 def column_kind(data_type: str | None, dialect: str) -> str:
     """numeric, boolean, categorical, temporal or other (unknown types count as categorical)."""
@@ -370,114 +368,32 @@ def column_kind(data_type: str | None, dialect: str) -> str:
     return spec.kind  # temporal / other
 
 
-def arrow_to_values(array, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """(float values with NaN for nulls, integer bin codes with nulls in their own bin)."""
-    if kind in ("numeric", "boolean"):
-        values = np.array([np.nan if v is None else float(v) for v in array.to_pylist()], dtype=float)
-        return values, bin_codes(values)
-    items = [None if v is None else str(v) for v in array.to_pylist()]
-    order = {v: i for i, v in enumerate(sorted({v for v in items if v is not None}))}
-    values = np.array([np.nan if v is None else order[v] for v in items], dtype=float)
-    return values, bin_codes(values, categorical=True)
-
-
-def bin_codes(values: np.ndarray, categorical: bool = False) -> np.ndarray:
-    """Quantile bins of a numeric column (few distinct values: one bin each); the most frequent
-    categories of a categorical one, the rest together; nulls always in a bin of their own."""
-    codes = np.zeros(len(values), dtype=np.int64)
-    present = ~np.isnan(values)
-    if present.any():
-        uniq, counts = np.unique(values[present], return_counts=True)
-        if categorical or len(uniq) <= MAX_CATEGORIES:
-            keep = uniq[np.argsort(-counts, kind="stable")][:MAX_CATEGORIES]
-            lookup = {v: i for i, v in enumerate(keep)}
-            codes[present] = [lookup.get(v, len(keep)) for v in values[present]]
-        else:
-            edges = np.unique(np.quantile(values[present], np.linspace(0, 1, MAX_BINS + 1)[1:-1]))
-            codes[present] = np.searchsorted(edges, values[present], side="right")
-    codes[~present] = codes.max(initial=0) + 1
-    return codes
-
-
-def out_of_fold(codes: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
-    """Each row scored by the (smoothed) mean target of its bin in the other half of the sample:
-    an honest univariate score, so a 20-category column cannot look good by fitting noise."""
-    n = len(y)
-    fold = np.random.default_rng(seed).permutation(n) % 2
-    prior, smoothing = float(y.mean()), 10.0
-    width = int(codes.max(initial=0)) + 1
-    pred = np.empty(n)
-    for f in (0, 1):
-        train, test = fold != f, fold == f
-        sums = np.bincount(codes[train], weights=y[train], minlength=width)
-        counts = np.bincount(codes[train], minlength=width)
-        pred[test] = ((sums + prior * smoothing) / (counts + smoothing))[codes[test]]
-    return pred
-
-
-def relevance(codes: np.ndarray, y: np.ndarray, task: str, seed: int) -> dict:
-    """auc (binary classification) or correlation (regression) out of fold, mutual information
-    (sklearn, on the bins, in nats), and `score` in [0, 1] used for ranking."""
-    from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
-    from sklearn.metrics import roc_auc_score
-
-    out: dict = {"auc": None, "correlation": None}
-    x = codes.reshape(-1, 1)
-    if task == "classification":
-        out["mutual_info"] = float(mutual_info_classif(x, y, discrete_features=True, random_state=seed)[0])
-        if len(np.unique(y)) == 2:
-            pred = out_of_fold(codes, (y == y.max()).astype(float), seed)
-            out["auc"] = float(roc_auc_score(y == y.max(), pred))
-            out["score"] = max(0.0, 2 * out["auc"] - 1)
-        else:  # multiclass: share of the target's entropy the column explains
-            _, counts = np.unique(y, return_counts=True)
-            p = counts / counts.sum()
-            out["score"] = min(1.0, out["mutual_info"] / float(-(p * np.log(p)).sum() or 1))
-    else:
-        out["mutual_info"] = float(mutual_info_regression(x, y, discrete_features=True, random_state=seed)[0])
-        pred = out_of_fold(codes, y, seed)
-        corr = float(np.corrcoef(pred, y)[0, 1]) if pred.std() > 0 and y.std() > 0 else 0.0
-        out["correlation"] = corr
-        out["score"] = max(0.0, corr)
-    return out
-
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    out = np.full(len(values), np.nan)
-    present = ~np.isnan(values)
-    out[present] = rankdata(values[present])
-    return out
-
-
-def spearman(a_ranks: np.ndarray, b_ranks: np.ndarray) -> float | None:
-    both = ~np.isnan(a_ranks) & ~np.isnan(b_ranks)
-    if both.sum() < 30:
-        return None
-    a, b = a_ranks[both], b_ranks[both]
-    if a.std() == 0 or b.std() == 0:
-        return None
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 # -- static checks: lineage, labels, PII ------------------------------------------------------------
 
 def _label(catalog, node_id: str, column: str) -> str:
     return f"{catalog.node(node_id).display_name}.{column}" if node_id in catalog else f"{node_id}.{column}"
 
 
-def lineage_leakage(catalog, spec: TargetSpec) -> tuple[dict, dict, dict]:
+def lineage_scope(catalog, spec: TargetSpec, plans) -> set[str]:
+    """The nodes whose lineage the leakage and PII checks read: the target, the candidate nodes
+    and all their ancestors."""
+    from dwml_py.lineage import ancestors
+
+    return ancestors(catalog, [spec.node_id, *(p.node_id for p in plans)])
+
+
+def lineage_leakage(catalog, spec: TargetSpec, within=None) -> tuple[dict, dict, dict]:
     """(derived, ancestors, unavailable): columns computed from the target or another declared
     label; columns the target is computed from (walks through the entity/timestamp columns are
-    left out: every table shares those); nodes whose lineage is unknown, with the reason."""
+    left out: every table shares those); nodes whose lineage is unknown, with the reason.
+    `within` (node ids) limits the walk from the labels to those nodes (see `lineage_scope`)."""
     from dwml_py.lineage import column_lineage, downstream
 
     derived: dict[tuple[str, str], str] = {}
     unavailable: dict[str, str] = {}
     for label_id, label_col in spec.labels:
         try:
-            down = downstream(catalog, label_id, label_col)
+            down = downstream(catalog, label_id, label_col, within=within)
         except NotFoundError:
             continue
         unavailable.update(down.unavailable)
@@ -514,22 +430,13 @@ def pii_reasons(catalog, nodes=None) -> dict[tuple[str, str], str]:
 
     out = {}
     for (uid, col), origin in propagate_tags(catalog, "pii", within=nodes).items():
-        out[(uid, col.lower())] = ("marked PII in the catalog (meta/tags)" if origin == (uid, col) else
-                                   f"derived from the PII column {_label(catalog, *origin)} (column lineage)")
+        if origin == (uid, col):
+            evidence = catalog.node(uid).column(col).pii_evidence
+            out[(uid, col.lower())] = ("marked PII in the catalog (meta/tags)" if any(
+                e.startswith(("meta", "tag")) for e in evidence) else f"PII by its {'; '.join(evidence)}")
+        else:
+            out[(uid, col.lower())] = f"derived from the PII column {_label(catalog, *origin)} (column lineage)"
     return out
-
-
-def _governance_pii(name: str) -> bool:
-    # governance.py is another engineer's module and may not exist yet: use its detector when it does.
-    try:
-        from dwml_py import governance
-    except ImportError:
-        return False
-    detector = getattr(governance, "name_pii", None) or getattr(governance, "pii_name_match", None)
-    try:
-        return bool(detector(name)) if callable(detector) else False
-    except Exception:
-        return False
 
 
 # -- the suggestion ---------------------------------------------------------------------------------
@@ -563,10 +470,15 @@ def suggest(catalog, warehouse, target: str, entity: str | None = None, timestam
     started = time.perf_counter()
     if sample_size < 50:
         raise InputError(f"sample_size must be at least 50, got {sample_size}.", hint="e.g. --sample-size 20000.")
-    spec = resolve_target(catalog, target, entity, timestamp)
+    spec = resolve_target(catalog, target, entity, timestamp)  # every argument checked before dbt may run
     dialect = warehouse.dialect
+    joinable = find_joinable(catalog, spec)
+    # Leakage and PII follow column lineage through the target's ancestors and the candidates'
+    # (a label's derived columns reach a candidate only through its ancestors): compile only those.
+    scope = lineage_scope(catalog, spec, joinable)
+    catalog.ensure_compiled(scope)
     notes: list[str] = list(catalog.notes)
-    plans = [measure_grain(warehouse, catalog, p, spec) for p in find_joinable(catalog, spec)]
+    plans = [measure_grain(warehouse, catalog, p, spec) for p in joinable]
 
     base = sample_base(catalog, spec, sample_size, seed)
     target_rel = relation_of(catalog.node(spec.node_id)).as_("t")
@@ -576,10 +488,10 @@ def suggest(catalog, warehouse, target: str, entity: str | None = None, timestam
         raise InputError(f"{target} has no non-null values in the warehouse.",
                          hint="build the target's model (`dbt build`), and check that its labels have matured.")
 
-    derived, ancestors, unavailable = lineage_leakage(catalog, spec)
+    derived, ancestors, unavailable = lineage_leakage(catalog, spec, within=scope)
     if unavailable:
         notes.append("column lineage is unknown for " + ", ".join(sorted(unavailable)) + ": leakage through "
-                     "those models cannot be checked (run `dbt docs generate`, or pass --refresh).")
+                     "those models cannot be checked (`dbt compile --select` them to see why).")
     pii = pii_reasons(catalog, {p.node_id for p in plans})  # only the joinable nodes' columns are flagged
     labels_only = label_models(catalog, spec)
     label_cols = {(uid, col.lower()) for uid, col in spec.labels}
@@ -698,7 +610,7 @@ def _static_flags(col: _Column, spec, derived, ancestors, pii, labels_only, labe
                             "it was written or updated after the label time, so this value may be too")
     if key in pii:
         col.flag("PII", pii[key])
-    elif pii_name_match(col.name) or _governance_pii(col.name):
+    elif pii_name_match(col.name):
         col.flag("PII", f"the column name {col.name!r} looks like a direct identifier")
     if any(t.test_name == "unique" for t in meta_col.tests):
         col.flag("ID_LIKE", f"it has a unique test in {col.node.display_name}")

@@ -7,21 +7,11 @@ PII is found by four routes, each reported per column with its evidence:
   `classification` of confidential or restricted.
 * **lineage**: the column is computed from a PII column upstream (column-level lineage through
   the dbt DAG, dwml_py.lineage), e.g. `customer_features.age_years` from `stg_customers.birth_date`.
-* **name**: the column's name says so (email, phone, ssn, dob, birth_date, first/last/full_name,
-  address, zip/postcode, ip_address, credit_card, iban, passport, national_id, tax_id, ...).
-  Names are split into words (snake_case, camelCase, digits), and a PII term must appear as
-  whole words: `email_address` and `customerEmail` match, `emailed` does not. A name that also
-  holds a word of counting or flagging (`count`, `is`, `has`, `verified`, `domain`, `rate`,
-  `opt`, ...) describes the data rather than holding it, so `phone_count`, `has_email` and
-  `email_domain` are not flagged by name (lineage still finds them if they derive from PII).
-* **values**: a small sample of each string column (the first `sample_rows` rows, 1,000 by
-  default, fetched with LIMIT so that any engine can run it) is matched against e-mail
-  addresses, phone numbers (international `+` form or grouped national forms; bare digit
-  strings are too ambiguous), payment card numbers (13-19 digits that pass the Luhn check and
-  start like a card network, 2-6), US social security numbers (`123-45-6789`, invalid areas
-  excluded), UK national insurance numbers, IBANs (mod-97 check) and IPv4/IPv6 addresses. A
-  column is flagged when the share of its non-null sampled values of one kind reaches
-  `min_match_share` (0.5 by default).
+* **name** and **values**: the column's name says so (email, phone, ssn, birth_date, ...), or a
+  sample of its values looks like e-mail addresses, phone or card numbers, national IDs, IBANs or
+  IP addresses; the rules are in dwml_py.pii, which the catalog and lineage use as well.
+  `sample_rows` (1,000) values of each string column are fetched with LIMIT, and a column is
+  flagged when `min_match_share` (0.5) of its non-null sampled values are of one kind.
 
 Classification levels are public < internal < confidential < restricted. A column's level is its
 own meta `classification`, else its model's, else unclassified (treated as internal); PII
@@ -59,14 +49,13 @@ Every decision is appended to dwml.audit_log (action `gate.governance`).
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from dataclasses import dataclass, field
 
-from sqlglot import exp
-
-from dwml_py import sql as sqlmod
 from dwml_py.errors import ConfigError, DwmlError, NotFoundError, did_you_mean
+# The name and values routes live in dwml_py.pii (the catalog and lineage use them too); their
+# functions are re-exported here for the callers that know them as the governance gate's.
+from dwml_py.pii import (DEFAULT_MIN_MATCH_SHARE, DEFAULT_SAMPLE_ROWS, is_string_type, luhn_valid,  # noqa: F401
+                         name_pii, name_words, sample_string_columns, value_kind, value_shares, values_pii)
 
 AUDIT_ACTION = "gate.governance"
 LEVELS = ("public", "internal", "confidential", "restricted")
@@ -78,187 +67,11 @@ DEFAULT_POLICY = {
     "max_feature_classification": "confidential",
     "require_owner": True,
     "require_description": True,
-    "sample_rows": 1000,
-    "min_match_share": 0.5,
+    "sample_rows": DEFAULT_SAMPLE_ROWS,
+    "min_match_share": DEFAULT_MIN_MATCH_SHARE,
 }
 # The rules an exception waives when it names none.
 EXCEPTION_RULES = ("pii_feature", "classification")
-
-# -- the name route ---------------------------------------------------------------------------
-
-# (words of the term, kind of PII). Longer terms are tried first, so `ip_address` is an IP address
-# rather than a postal address, and `email_address` an e-mail address.
-_NAME_TERMS: list[tuple[tuple[str, ...], str]] = [
-    (("email",), "email"), (("e", "mail"), "email"), (("email", "address"), "email"),
-    (("mail", "address"), "email"),
-    (("phone",), "phone"), (("telephone",), "phone"), (("mobile",), "phone"), (("cellphone",), "phone"),
-    (("msisdn",), "phone"), (("fax",), "phone"),
-    (("ssn",), "national_id"), (("social", "security"), "national_id"), (("national", "id"), "national_id"),
-    (("national", "insurance"), "national_id"), (("nino",), "national_id"), (("tax", "id"), "national_id"),
-    (("taxpayer", "id"), "national_id"), (("passport",), "passport"),
-    (("driver", "license"), "national_id"), (("drivers", "license"), "national_id"),
-    (("driving", "licence"), "national_id"),
-    (("dob",), "birth_date"), (("birth", "date"), "birth_date"), (("date", "of", "birth"), "birth_date"),
-    (("birthdate",), "birth_date"), (("birthday",), "birth_date"),
-    (("first", "name"), "name"), (("last", "name"), "name"), (("full", "name"), "name"),
-    (("middle", "name"), "name"), (("maiden", "name"), "name"), (("given", "name"), "name"),
-    (("family", "name"), "name"), (("firstname",), "name"), (("lastname",), "name"),
-    (("fullname",), "name"), (("surname",), "name"),
-    (("address",), "address"), (("street",), "address"), (("zip",), "address"), (("zipcode",), "address"),
-    (("postcode",), "address"), (("postal", "code"), "address"), (("post", "code"), "address"),
-    (("ip", "address"), "ip_address"), (("ip",), "ip_address"), (("ipv4",), "ip_address"),
-    (("ipv6",), "ip_address"),
-    (("credit", "card"), "payment_card"), (("card", "number"), "payment_card"), (("cc", "number"), "payment_card"),
-    (("pan",), "payment_card"), (("iban",), "bank_account"), (("account", "number"), "bank_account"),
-    (("bank", "account"), "bank_account"),
-]
-_NAME_TERMS.sort(key=lambda t: -len(t[0]))
-_TERM_WORDS = {w for words, _ in _NAME_TERMS for w in words}
-# Words that make a name describe the data instead of holding it: counts, flags, shares, parts.
-DERIVED_WORDS = frozenset({
-    "count", "counts", "cnt", "num", "n", "nb", "total", "sum", "avg", "mean", "min", "max", "distinct",
-    "is", "has", "flag", "verified", "valid", "validated", "bounced", "provided", "missing", "known",
-    "present", "domain", "type", "kind", "length", "len", "rate", "share", "pct", "ratio",
-    "opt", "optin", "consent", "changes", "changed", "days", "since", "country", "region",
-})
-
-
-def name_words(name: str) -> list[str]:
-    """A column name as lower-case words: snake_case, camelCase and digits split.
-
-    >>> name_words("customerEmail_2"), name_words("E_Mail"), name_words("IPAddress")
-    (['customer', 'email', '2'], ['e', 'mail'], ['ip', 'address'])
-    """
-    words = re.findall(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+", str(name))
-    out = []
-    for word in (w.lower() for w in words):
-        # plural of a PII word: `emails`, `phones`
-        out.append(word[:-1] if word.endswith("s") and word[:-1] in _TERM_WORDS else word)
-    return out
-
-
-def name_pii(name: str) -> tuple[str, str] | None:
-    """(kind of PII, matched term) when the column name says it holds PII, else None.
-
-    >>> name_pii("billing_email"), name_pii("phone_count"), name_pii("ip_address"), name_pii("emailed")
-    (('email', 'email'), None, ('ip_address', 'ip_address'), None)
-    """
-    words = name_words(name)
-    if not words or any(w in DERIVED_WORDS for w in words):
-        return None
-    for term, kind in _NAME_TERMS:
-        n = len(term)
-        if any(tuple(words[i:i + n]) == term for i in range(len(words) - n + 1)):
-            return kind, "_".join(term)
-    return None
-
-
-# -- the values route -------------------------------------------------------------------------
-
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}$")
-_PHONE_INTL = re.compile(r"^\+\d[\d\s().-]{5,20}\d$")
-_PHONE_GROUPED = re.compile(r"^(?:\(\d{2,5}\)\s?|\d{2,5}[\s.-])\d{2,5}(?:[\s.-]\d{2,5}){0,3}$")
-_DATE_LIKE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
-_CARD = re.compile(r"^\d(?:[ -]?\d){12,18}$")
-_SSN = re.compile(r"^(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}$")
-_NINO = re.compile(r"^(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]$")
-_IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
-
-VALUE_KINDS = ("email", "phone", "payment_card", "national_id", "bank_account", "ip_address")
-
-
-def luhn_valid(number: str) -> bool:
-    """The Luhn checksum of a digit string (spaces and dashes ignored), as card numbers carry it.
-
-    >>> luhn_valid("4111 1111 1111 1111"), luhn_valid("4111 1111 1111 1112")
-    (True, False)
-    """
-    digits = [int(c) for c in str(number) if c.isdigit()]
-    if len(digits) < 2 or len(digits) != len(re.sub(r"[\s-]", "", str(number))):
-        return False
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def _iban_valid(value: str) -> bool:
-    rearranged = value[4:] + value[:4]
-    digits = "".join(str(int(c, 36)) for c in rearranged)
-    return int(digits) % 97 == 1
-
-
-def value_kind(value) -> str | None:
-    """The kind of PII one value looks like, or None.
-
-    >>> [value_kind(v) for v in ("ana@example.com", "+44 20 7946 0958", "4111111111111111",
-    ...                          "4111111111111112", "078-05-1120", "10.0.0.1", "hello")]
-    ['email', 'phone', 'payment_card', None, 'national_id', 'ip_address', None]
-    """
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text or len(text) > 254:
-        return None
-    if "@" in text:
-        return "email" if _EMAIL.match(text) else None
-    if _CARD.match(text):
-        digits = re.sub(r"\D", "", text)
-        # a card network's first digit (2-6) and a valid checksum; all-equal digits pass Luhn trivially
-        if digits[0] in "23456" and len(set(digits)) > 1 and luhn_valid(text):
-            return "payment_card"
-    if _SSN.match(text) or _NINO.match(text.upper()):
-        return "national_id"
-    compact = text.replace(" ", "").upper()
-    if _IBAN.match(compact) and _iban_valid(compact):
-        return "bank_account"
-    if ("." in text or ":" in text) and _is_ip(text):
-        return "ip_address"
-    if not _DATE_LIKE.match(text) and (_PHONE_INTL.match(text) or _PHONE_GROUPED.match(text)):
-        digits = sum(c.isdigit() for c in text)
-        if 7 <= digits <= 15:  # E.164 allows at most 15 digits
-            return "phone"
-    return None
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def value_shares(values) -> tuple[int, dict[str, float]]:
-    """(non-null values seen, share of them per PII kind found)."""
-    seen = 0
-    counts: dict[str, int] = {}
-    for value in values:
-        if value is None:
-            continue
-        seen += 1
-        kind = value_kind(value)
-        if kind:
-            counts[kind] = counts.get(kind, 0) + 1
-    return seen, {k: c / seen for k, c in counts.items()} if seen else {}
-
-
-def sample_string_columns(warehouse, schema: str, table: str, columns: list[str], rows: int) -> dict[str, list]:
-    """The first `rows` values of each column, in one query inside the warehouse."""
-    if not columns or rows <= 0:
-        return {}
-    query = exp.select(*[sqlmod.column(c) for c in columns]).from_(sqlmod.table(schema, table)).limit(int(rows))
-    data = warehouse.fetch_arrow(query)
-    return {c: data.column(i).to_pylist() for i, c in enumerate(columns)}
-
-
-def is_string_type(data_type: str | None) -> bool:
-    lowered = str(data_type or "").lower()
-    return any(word in lowered for word in ("char", "text", "string", "varchar")) and "[]" not in lowered
-
 
 # -- policy ----------------------------------------------------------------------------------
 
@@ -367,7 +180,7 @@ class ColumnFinding:
 
 
 def governance_gate(project, model: str, columns: list[str] | None = None, warehouse=None,
-                    sample: bool = True) -> dict:
+                    sample: bool = True, catalog=None) -> dict:
     """Check a model's (feature) columns for PII and its policies; record the decision.
 
     `columns` defaults to the model's columns minus meta.dwml.entity and meta.dwml.timestamp.
@@ -380,7 +193,7 @@ def governance_gate(project, model: str, columns: list[str] | None = None, wareh
     own = warehouse is None
     warehouse = connect(project) if own else warehouse
     try:
-        result = _evaluate(project, model, columns, warehouse, policy, sample)
+        result = _evaluate(project, model, columns, warehouse, policy, sample, catalog)
         from dwml_py.audit import current_actor, record_event
 
         actor = current_actor()
@@ -398,9 +211,10 @@ def governance_gate(project, model: str, columns: list[str] | None = None, wareh
     return result
 
 
-def _evaluate(project, model: str, columns: list[str] | None, warehouse, policy: dict, sample: bool) -> dict:
+def _evaluate(project, model: str, columns: list[str] | None, warehouse, policy: dict, sample: bool,
+              catalog=None) -> dict:
     notes: list[str] = []
-    catalog, node = _catalog_node(project, model, warehouse, notes)
+    catalog, node = _catalog_node(project, model, warehouse, notes, catalog)
     if node is not None:
         schema, table = node.schema, node.alias
         display = node.display_name
@@ -463,18 +277,18 @@ def _evaluate(project, model: str, columns: list[str] | None, warehouse, policy:
             "owner": node.owner if node else None, "notes": notes}
 
 
-def _catalog_node(project, model: str, warehouse, notes: list[str]):
+def _catalog_node(project, model: str, warehouse, notes: list[str], catalog=None):
     """The catalog and the model's node; (catalog, None) for a relation dbt does not know.
 
     Lineage needs fresh yml and compiled SQL of the model and its ancestors: a missing or stale
-    manifest is refreshed, and a manifest without compiled SQL for them (written by `dbt test` or
-    `dbt parse`) is completed by `dbt compile --select +MODEL`.
+    manifest is parsed, and the compiled SQL it lacks (a manifest written by `dbt test` or `dbt
+    parse`) is compiled for those models only (Catalog.ensure_compiled). A command that loaded
+    the catalog already passes it.
     """
     from dwml_py.catalog import Catalog
-    from dwml_py.manifest_state import manifest_state
 
-    state = manifest_state(project)
-    catalog = Catalog.load(project, refresh=not state.exists or state.stale, warehouse=warehouse)
+    if catalog is None:
+        catalog = Catalog.load(project, refresh=True, warehouse=warehouse)
     try:
         node = catalog.show(model)
     except NotFoundError:
@@ -482,15 +296,10 @@ def _catalog_node(project, model: str, warehouse, notes: list[str]):
             raise
         notes.extend(catalog.notes)
         return catalog, None
-    from dwml_py.catalog import compile_upstream
-
-    note = compile_upstream(project, catalog, node.unique_id)
-    if note:
-        notes.append(note)
+    if catalog.ensure_compiled([node.unique_id]):
         node = catalog.show(node.unique_id)
     notes.extend(catalog.notes)
     return catalog, node
-
 
 
 def _node_type(node, name: str) -> str | None:
@@ -499,6 +308,8 @@ def _node_type(node, name: str) -> str | None:
 
 
 def _meta_route(node, finding: ColumnFinding) -> None:
+    from dwml_py.catalog import is_pii
+
     col = node.columns.get(finding.column) or next(
         (c for c in node.columns.values() if c.name.lower() == finding.column.lower()), None)
     if col is None:
@@ -506,7 +317,8 @@ def _meta_route(node, finding: ColumnFinding) -> None:
     level = col.meta.get("classification")
     if isinstance(level, str):
         finding.declared_classification = level.lower()
-    said = [f"meta {k}: {col.meta[k]}" for k in ("pii", "contains_pii") if k in col.meta and col.pii]
+    # col.pii also counts the name and sampled values: the meta route is what the yml declares
+    said = [f"meta {k}: {col.meta[k]}" for k in ("pii", "contains_pii") if k in col.meta and is_pii({k: col.meta[k]}, [])]
     if any(str(t).lower() == "pii" for t in col.tags):
         said.append("tag pii")
     if finding.declared_classification in SENSITIVE_LEVELS:
@@ -546,11 +358,9 @@ def _values_route(warehouse, schema: str, table: str, findings: dict[str, Column
     strings = [f.column for f in findings.values() if is_string_type(f.data_type)]
     sampled = sample_string_columns(warehouse, schema, table, strings, policy["sample_rows"])
     for name, values in sampled.items():
-        seen, shares = value_shares(values)
-        if not shares:
-            continue
-        kind, share = max(shares.items(), key=lambda kv: kv[1])
-        if share >= policy["min_match_share"]:
+        found = values_pii(values, policy["min_match_share"])
+        if found:
+            kind, share, seen = found
             findings[name].add("values", f"{share:.0%} of {seen:,} sampled values look like {kind.replace('_', ' ')}"
                                " (e.g. the pattern of " + _example(kind) + ")", kind)
 

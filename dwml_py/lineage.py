@@ -18,6 +18,7 @@ Work is lazy and cached: asking about one column parses only that model's ancest
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -110,7 +111,6 @@ class LineageGraph:
 
     def __init__(self, catalog):
         self.catalog = catalog
-        self.dialect = catalog.dialect
         self._models: dict[str, ModelLineage] = {}
         self._reverse: dict[str, dict[tuple[str, str], list[str]]] = {}
         self._relations: dict[tuple, list[str]] | None = None
@@ -178,7 +178,7 @@ class LineageGraph:
             return ModelLineage(uid, unavailable="lineage unavailable: a Python model has no SQL to parse.")
         if node.compiled_code is None:
             return ModelLineage(uid, unavailable="lineage unavailable: the manifest has no compiled SQL for "
-                                "this node (run `dbt compile` or `dbt docs generate`).")
+                                "this node (run `dbt compile`).")
         try:
             return self._parse(uid, node.compiled_code)
         except Exception as exc:  # one bad model must not take the whole catalog down
@@ -188,19 +188,18 @@ class LineageGraph:
     def _parse(self, uid: str, sql: str) -> ModelLineage:
         import sqlglot
         from sqlglot import exp
-        from sqlglot.lineage import lineage
 
-        statements = [s for s in sqlglot.parse(sql, dialect=self.dialect) if s is not None]
+        dialect = self.catalog.dialect_of(uid)
+        statements = [s for s in sqlglot.parse(sql, dialect=dialect) if s is not None]
         queries = [s for s in statements if isinstance(s, exp.Query)]
         if not queries:
             return ModelLineage(uid, unavailable="lineage unavailable: the compiled SQL holds no SELECT.")
         schema, parent_relations = self._schema(uid)
-        # trim_selects=False: the trimmed copies of each SELECT cost two thirds of the time and we
-        # only read the leaves.
-        roots = lineage(None, queries[-1], schema=schema, dialect=self.dialect, copy=False, trim_selects=False)
+        roots, failed = _lineage_roots(queries[-1], sql, schema, dialect)
 
         node_columns = {c.lower(): c for c in self.catalog.node(uid).columns}
         result = ModelLineage(uid)
+        lateral: dict[str, list[str]] = {}  # column -> names it read that no table has (maybe earlier aliases)
         for out_name, root in roots.items():
             name = node_columns.get(out_name.lower(), out_name)
             refs: dict[ColumnRef, None] = {}
@@ -208,16 +207,22 @@ class LineageGraph:
                 if leaf.downstream:
                     continue
                 if isinstance(leaf.expression, exp.Table):
-                    ref = self._leaf_ref(leaf, parent_relations)
+                    ref = self._leaf_ref(leaf, parent_relations, dialect)
                     if ref.column == "*":
                         result.unresolved[name] = (f"`select *` from {ref.node_id} could not be expanded: its "
-                                                   "columns are unknown (run `dbt docs generate`).")
+                                                   "columns are unknown (build it, or document them in its yml).")
                     else:
                         refs[ref] = None
                 elif isinstance(leaf.expression, exp.Placeholder):
-                    result.unresolved[name] = (f"column {leaf.name!r} could not be traced to a table "
-                                               "(ambiguous or unknown columns in a join).")
+                    lateral.setdefault(name, []).append(leaf.name)
+            for unknown in _stand_ins(root):
+                result.unresolved[name] = (f"column {unknown!r} could not be resolved (a parent's columns are "
+                                           "unknown: build it, or document them in its yml).")
             result.columns[name] = list(refs)
+        for name, reason in failed.items():
+            result.columns[node_columns.get(name.lower(), name)] = []
+            result.unresolved[node_columns.get(name.lower(), name)] = f"could not be traced: {reason}"
+        _resolve_lateral_aliases(result, lateral)
         return result
 
     def _schema(self, uid: str) -> tuple[dict, dict[tuple, str]]:
@@ -242,7 +247,7 @@ class LineageGraph:
             level[parts[-1]] = {c: _UNKNOWN_TYPE for c in columns}
         return schema, relations
 
-    def _leaf_ref(self, leaf, parent_relations: dict[tuple, str]) -> ColumnRef:
+    def _leaf_ref(self, leaf, parent_relations: dict[tuple, str], dialect: str | None) -> ColumnRef:
         from sqlglot import exp
 
         table = leaf.expression
@@ -251,7 +256,7 @@ class LineageGraph:
         alias = table.alias_or_name
         column = leaf.name[len(alias) + 1:] if leaf.name.startswith(alias + ".") else leaf.name
         try:
-            column = exp.to_column(column, dialect=self.dialect).name
+            column = exp.to_column(column, dialect=dialect).name
         except Exception:
             column = column.strip('"`')
         if uid is None:
@@ -286,6 +291,102 @@ def _suffix_match(known: tuple, written: tuple) -> bool:
     return all(not w or w == k for k, w in zip(known, written)) and known[2] == written[2]
 
 
+_UNRESOLVABLE = "dwml_unresolvable"  # meta key of the NULL that stands in for a column sqlglot cannot resolve
+_RESOLVE_ERROR = re.compile(r"'([^']+)'|Unknown column: (\S+)")
+_MAX_STAND_INS = 25
+
+
+def _lineage_roots(query, sql: str, schema: dict, dialect: str | None) -> tuple[dict, dict[str, str]]:
+    """sqlglot lineage of every output column: {column: root node}, and {column: why it failed}.
+
+    One column that cannot be resolved must not cost the others their lineage. When qualifying
+    fails (e.g. a Snowflake lateral column alias next to a parent whose columns are unknown, which
+    sqlglot cannot tell apart from a column of that parent), the SQL is qualified again without
+    expanding alias references (such an alias is left as an untraced name for
+    `_resolve_lateral_aliases`), and each column sqlglot still cannot resolve is replaced by a
+    marked NULL, so only the output columns computed from it lose (that part of) their lineage.
+    When building the lineage fails, each column is tried alone."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import OptimizeError
+    from sqlglot.lineage import lineage
+    from sqlglot.optimizer import build_scope
+    from sqlglot.optimizer.qualify import qualify
+    from sqlglot.schema import ensure_schema
+
+    schema = ensure_schema(schema, dialect=dialect)  # once, for qualify and lineage both
+    options = {"dialect": dialect, "schema": schema, "validate_qualify_columns": False, "identify": False}
+    try:
+        qualified = qualify(query, **options)
+    except OptimizeError:
+        stand_ins: set[str] = set()
+        while True:
+            fresh = [s for s in sqlglot.parse(sql, dialect=dialect) if s is not None][-1]
+            for column in list(fresh.find_all(exp.Column)):
+                if column.name.lower() in stand_ins and not column.table:
+                    null = exp.Null()
+                    null.meta[_UNRESOLVABLE] = column.name
+                    column.replace(null)
+            try:
+                qualified = qualify(fresh, expand_alias_refs=False, **options)
+                break
+            except OptimizeError as exc:
+                match = _RESOLVE_ERROR.search(str(exc))
+                name = (match.group(1) or match.group(2)).lower() if match else None
+                if name is None or name in stand_ins or len(stand_ins) >= _MAX_STAND_INS:
+                    raise
+                stand_ins.add(name)
+    scope = build_scope(qualified)
+    # trim_selects=False: the trimmed copies of each SELECT cost two thirds of the time and we
+    # only read the leaves.
+    try:
+        return lineage(None, qualified, schema=schema, dialect=dialect, scope=scope, copy=False,
+                       trim_selects=False), {}
+    except Exception:  # noqa: BLE001 - fall back to one column at a time
+        pass
+    roots, failed = {}, {}
+    for select in scope.expression.selects:
+        name = select.alias_or_name
+        try:
+            roots[name] = lineage(name, qualified, schema=schema, dialect=dialect, scope=scope, copy=False,
+                                  trim_selects=False)
+        except Exception as exc:  # noqa: BLE001 - this column only
+            text = str(exc).strip()
+            failed[name] = f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}"
+    return roots, failed
+
+
+def _stand_ins(root) -> list[str]:
+    """Names of unresolvable columns (replaced by a marked NULL) that a column's lineage went through."""
+    from sqlglot import exp
+
+    return [null.meta[_UNRESOLVABLE] for node in root.walk() for null in node.expression.find_all(exp.Null)
+            if _UNRESOLVABLE in null.meta]
+
+
+def _resolve_lateral_aliases(result: ModelLineage, untraced: dict[str, list[str]]) -> None:
+    """A name no table has that is another output column of the model is a lateral column alias
+    (`amount * 2 as dbl, dbl + 1 as dbl1`): it reads what that column reads. Other such names stay
+    unresolved, on their column only."""
+    by_name = {k.lower(): k for k in result.columns}
+    changed = True
+    while changed:  # an alias of an alias
+        changed = False
+        for column, names in untraced.items():
+            for name in list(names):
+                other = by_name.get(name.lower())
+                if other is None or other == column or other in untraced:
+                    continue
+                known = result.columns[column]
+                result.columns[column] = known + [r for r in result.columns[other] if r not in known]
+                names.remove(name)
+                changed = True
+    for column, names in untraced.items():
+        for name in names:
+            result.unresolved[column] = (f"column {name!r} could not be traced to a table "
+                                         "(ambiguous or unknown columns in a join).")
+
+
 # -- the public functions ---------------------------------------------------------------------
 
 def lineage_graph(catalog) -> LineageGraph:
@@ -316,14 +417,22 @@ def column_lineage(catalog, model: str, column: str) -> LineageResult:
     return LineageResult(target, "upstream", direct, steps, unavailable, unresolved)
 
 
-def downstream(catalog, node: str, column: str) -> LineageResult:
-    """Every column computed from this one, in every descendant model, nearest first."""
+def downstream(catalog, node: str, column: str, within=None) -> LineageResult:
+    """Every column computed from this one, in every descendant model, nearest first.
+
+    `unavailable` names the children (of the node, and of every model the walk reached) whose
+    lineage is unknown, e.g. not compiled: what they compute from the column is unknown, not
+    none. `within` (node ids) walks only those descendants."""
     graph = lineage_graph(catalog)
     target = _target(catalog, graph, node, column)
-    direct = graph.children_of(target)
-    steps = _walk(target, direct, graph.children_of)
+    scope = set(within) if within is not None else None
+    direct = graph.children_of(target, scope)
+    steps = _walk(target, direct, lambda ref: graph.children_of(ref, scope))
     unavailable = {}
-    for uid in {s.ref.node_id for s in steps} | set(catalog.children(target.node_id)):
+    reached = {target.node_id} | {s.ref.node_id for s in steps}
+    for uid in {child for uid in reached for child in catalog.children(uid)}:
+        if scope is not None and uid not in scope:
+            continue
         reason = graph.model(uid).unavailable if uid in catalog else None
         if reason:
             unavailable[uid] = reason
@@ -347,7 +456,10 @@ def propagate_tags(catalog, tag: str = "pii", within=None) -> dict[tuple[str, st
     (node_id, column) it derives from, nearest first; a declared column maps to itself.
 
     A column is tagged when it has the tag, or meta `<tag>: true` (for `pii` also
-    `contains_pii`). Used by governance (PII) and for leakage checks (tag the target).
+    `contains_pii`). Used by governance (PII) and for leakage checks (tag the target). For `pii`,
+    a column whose name (or sampled values) says PII is tagged too, but after the declared ones
+    have spread: a column derived from declared PII names that as its origin, even if its own
+    name also looks like PII.
 
     `within` (node ids) limits the work to those nodes and their ancestors, the only nodes a
     tag can reach them through: their entries are the same as the whole catalog's (breadth first
@@ -358,24 +470,27 @@ def propagate_tags(catalog, tag: str = "pii", within=None) -> dict[tuple[str, st
     wanted = tag.lower()
     scope = ancestors(catalog, within) if within is not None else None
     origin: dict[tuple[str, str], tuple[str, str]] = {}
-    queue: deque[ColumnRef] = deque()
+    columns = []
     for uid in catalog.unique_ids():
         if scope is not None and uid not in scope:
             continue  # not even built: building the catalog's every node costs more than the walk
         node = catalog.node(uid)
-        for col in node.columns.values():
-            if _has_tag(col, wanted):
-                key = (node.unique_id, col.name)
+        columns.extend((node.unique_id, col) for col in node.columns.values())
+    for declared in (True, False):
+        queue: deque[ColumnRef] = deque()
+        for uid, col in columns:
+            key = (uid, col.name)
+            if key not in origin and _has_tag(col, wanted, declared):
                 origin[key] = key
                 queue.append(ColumnRef(*key))
-    while queue:  # breadth first from every tagged column at once: the nearest origin wins
-        ref = queue.popleft()
-        source = origin[(ref.node_id, ref.column)]
-        for child in graph.children_of(ref, scope):
-            key = (child.node_id, child.column)
-            if key not in origin:
-                origin[key] = source
-                queue.append(child)
+        while queue:  # breadth first from every tagged column at once: the nearest origin wins
+            ref = queue.popleft()
+            source = origin[(ref.node_id, ref.column)]
+            for child in graph.children_of(ref, scope):
+                key = (child.node_id, child.column)
+                if key not in origin:
+                    origin[key] = source
+                    queue.append(child)
     return origin
 
 
@@ -423,9 +538,11 @@ def _walk(target: ColumnRef, direct: list[ColumnRef], step) -> list[LineageStep]
     return steps
 
 
-def _has_tag(column, tag: str) -> bool:
+def _has_tag(column, tag: str, declared: bool = True) -> bool:
     if tag == "pii":
-        return column.pii
+        from dwml_py.catalog import is_pii
+
+        return is_pii(column.meta, column.tags) if declared else column.pii
     value = column.meta.get(tag)
     return any(str(t).lower() == tag for t in column.tags) or (value is not None and value is not False
                                                                  and str(value).lower() not in ("false", "no", "0", ""))

@@ -112,6 +112,12 @@ class Project:
         return self.target_dir / "dwml_gates"
 
     @property
+    def compile_target_dir(self) -> Path:
+        """Where dwml's own `dbt compile` of the models lineage needs writes its artifacts (apart
+        from the gates' `dbt test` results, which the next gate may reuse)."""
+        return self.target_dir / "dwml_compile"
+
+    @property
     def profile(self):
         """The resolved connection settings (see dwml_py.profiles)."""
         if self._profile is None:

@@ -4,9 +4,10 @@
 data be trusted? Two kinds of evidence:
 
 1. **dbt tests** on the model and its ancestors (the tests whose every parent is the model or
-   one of its ancestors, as dbt's `--indirect-selection cautious` picks them). The results in
-   target/run_results.json are reused when they are current (see `reuse_run_results`), otherwise
-   `dbt test --select +MODEL` runs in-process. The result says which source was used and why.
+   one of its ancestors, as dbt's `--indirect-selection cautious` picks them). A test's result in
+   target/run_results.json (or in the last gate's own `dbt test`) is reused when it is current
+   (see `current_results`); `dbt test` runs in-process for the others only: `--select` of their
+   names, or `--select +MODEL` when none is current. The result says which source was used and why.
 2. **Profile thresholds**, checked against one warehouse-side profile of the model
    (dwml_py.profiling), configured in the model's yml or the project:
 
@@ -53,6 +54,7 @@ QUALITY_KEYS = ("max_null_rate", "min_rows", "max_staleness_hours", "no_duplicat
 AUDIT_ACTION = "gate.quality"
 
 FAILING_TEST_STATUSES = {"fail", "error", "runtime error"}
+TEST_RESULT_STATUSES = {"pass", "warn", *FAILING_TEST_STATUSES}  # a test that ran and gave a verdict
 _TEST_HINT = ("fix the data or the model, then rebuild (`dbt build --select +{model}`); "
               "`dbt test --select +{model} --store-failures` keeps the failing rows to look at.")
 
@@ -294,7 +296,7 @@ def expected_tests(manifest: dict, closure: set[str]) -> dict[str, dict]:
 
 @dataclass
 class DbtTestsOutcome:
-    source: str  # "run_results" or "dbt test"
+    source: str  # "run_results", "dbt test", or "run_results + dbt test" (only the tests without a current result ran)
     passed: bool
     tests: int
     failed: list[dict]
@@ -303,11 +305,14 @@ class DbtTestsOutcome:
     why: str  # why this source was used
     invocation_id: str | None = None
     tested_at: str | None = None
+    reused: int | None = None  # tests judged by a current result, when dbt ran the others
+    ran: int | None = None  # tests dbt ran
 
     def to_dict(self) -> dict:
         return {"source": self.source, "passed": self.passed, "tests": self.tests, "failed": self.failed,
                 "warned": self.warned, "skipped": self.skipped, "why": self.why,
-                "invocation_id": self.invocation_id, "tested_at": self.tested_at}
+                "invocation_id": self.invocation_id, "tested_at": self.tested_at,
+                "reused": self.reused, "ran": self.ran}
 
 
 def _test_entry(uid: str, node: dict, status: str, message, failures, manifest_nodes: dict) -> dict:
@@ -336,15 +341,15 @@ def _outcome(source: str, why: str, expected: dict, statuses: dict[str, tuple], 
                            warned=warned, skipped=skipped, why=why, invocation_id=invocation_id, tested_at=tested_at)
 
 
-def reuse_run_results(project, manifest: dict, expected: dict[str, dict],
-                      folder: Path | None = None) -> tuple[DbtTestsOutcome | None, str]:
-    """The test outcome from target/run_results.json when it is current, else (None, why not).
+def current_results(project, manifest: dict, expected: dict[str, dict],
+                    folder: Path | None = None) -> tuple[dict[str, tuple], str, dict]:
+    """({test: (status, message, failures)} of the expected tests whose result in
+    folder/run_results.json is current, why the others are not, the results' metadata).
 
-    Current means: written by the same dbt invocation as manifest.json (no later dbt command
-    rebuilt or re-parsed anything), for the same target, after the last change to the project's
-    files; it has a result for every expected test; each test finished after every node it tests
-    was built in that invocation; and no test was skipped (unless another one already failed,
-    which settles the verdict).
+    A result is current when run_results.json was written by the same dbt invocation as the
+    manifest (no later dbt command rebuilt or re-parsed anything), for the same target, after the
+    last change to the project's files; and the test finished after every node it tests was built
+    in that invocation. A skipped test has no result.
     """
     from dwml_py.catalog import read_json
     from dwml_py.manifest_state import newest_project_file
@@ -352,69 +357,108 @@ def reuse_run_results(project, manifest: dict, expected: dict[str, dict],
     folder = folder or project.target_dir
     path = folder / "run_results.json"
     if not path.is_file():
-        return None, f"no {path.name} in {folder}"
+        return {}, f"no {path.name} in {folder}", {}
     try:
         results = read_json(path)
     except DwmlError as exc:
-        return None, f"{path.name} could not be read ({exc.message})"
+        return {}, f"{path.name} could not be read ({exc.message})", {}
     metadata = results.get("metadata") or {}
     if "run-results" not in str(metadata.get("dbt_schema_version") or ""):
-        return None, f"{path} is not a dbt run_results.json"
+        return {}, f"{path} is not a dbt run_results.json", {}
     invocation = metadata.get("invocation_id")
     manifest_invocation = (manifest.get("metadata") or {}).get("invocation_id")
     if invocation and manifest_invocation and invocation != manifest_invocation:
-        return None, "a later dbt command rewrote manifest.json, so models may have been rebuilt since the tests ran"
+        return {}, "a later dbt command rewrote manifest.json, so models may have been rebuilt since the tests ran", {}
     ran_target = (results.get("args") or {}).get("target")
     if ran_target and ran_target != project.profile.target_name:
-        return None, f"the results are from target {ran_target!r}, not {project.profile.target_name!r}"
+        return {}, f"the results are from target {ran_target!r}, not {project.profile.target_name!r}", {}
     newest = newest_project_file(project)
     if newest is not None and newest.stat().st_mtime > path.stat().st_mtime:
-        return None, f"{newest.name} changed after the tests ran"
+        return {}, f"{newest.name} changed after the tests ran", {}
 
     by_id = {r.get("unique_id"): r for r in results.get("results") or []}
+    completed = {uid: _completed_at(r) for uid, r in by_id.items()}
+    current: dict[str, tuple] = {}
+    stale: list[str] = []
+    for uid, node in expected.items():
+        result = by_id.get(uid)
+        if result is None:
+            continue
+        tested = completed.get(uid)
+        rebuilt = [p for p in (node.get("depends_on") or {}).get("nodes") or []
+                   if completed.get(p) and tested and tested < completed[p]]
+        if rebuilt:
+            stale.append(f"{node.get('name')} ran before {rebuilt[0]} was last built")
+        elif str(result.get("status")) in TEST_RESULT_STATUSES:
+            current[uid] = (str(result.get("status")), result.get("message"), result.get("failures"))
     missing = [uid for uid in expected if uid not in by_id]
+    # skipped, or only compiled (`dbt compile` lists tests with status "success"): no verdict
+    skipped = sum(1 for uid in expected if uid in by_id and str(by_id[uid].get("status")) not in TEST_RESULT_STATUSES)
+    reasons = []
     if missing:
         shown = ", ".join((expected[m].get("name") or m) for m in missing[:3]) + (" ..." if len(missing) > 3 else "")
-        return None, f"{path.name} does not cover {len(missing)} of the {len(expected)} tests ({shown})"
+        reasons.append(f"{path.name} does not cover {len(missing)} of the {len(expected)} tests ({shown})")
+    reasons += stale[:1]
+    if skipped:
+        reasons.append(f"{skipped} test(s) were skipped (or only compiled) in the last run")
+    why = "; ".join(reasons) or f"{path.name} is current and covers every test"
+    return current, why, {"invocation_id": invocation, "tested_at": metadata.get("generated_at")}
 
-    completed = {uid: _completed_at(r) for uid, r in by_id.items()}
-    for uid, node in expected.items():
-        tested = completed.get(uid)
-        for parent in (node.get("depends_on") or {}).get("nodes") or []:
-            built = completed.get(parent)
-            if built and tested and tested < built:
-                return None, f"{node.get('name')} ran before {parent} was last built"
 
-    statuses = {uid: (str(r.get("status")), r.get("message"), r.get("failures")) for uid, r in by_id.items()}
-    outcome = _outcome("run_results", f"{path.name} is current and covers every test",
-                       expected, statuses, manifest, invocation_id=invocation,
-                       tested_at=metadata.get("generated_at"))
-    if outcome.skipped and not outcome.failed:
-        return None, f"{len(outcome.skipped)} test(s) were skipped in the last run"
+def reuse_run_results(project, manifest: dict, expected: dict[str, dict],
+                      folder: Path | None = None) -> tuple[DbtTestsOutcome | None, str]:
+    """The test outcome from target/run_results.json when every expected test has a current
+    result there (see `current_results`), else (None, why not). A current failure settles the
+    verdict even when other tests lack a result."""
+    current, why, metadata = current_results(project, manifest, expected, folder)
+    if len(current) < len(expected) and not any(s in FAILING_TEST_STATUSES for s, _, _ in current.values()):
+        return None, why
+    outcome = _outcome("run_results", why, expected, current, manifest, invocation_id=metadata.get("invocation_id"),
+                       tested_at=metadata.get("tested_at"))
     return outcome, outcome.why
 
 
-def reuse_gate_results(project, model: str) -> DbtTestsOutcome | None:
-    """The outcome of an earlier gate's `dbt test` (in project.gate_target_dir) when it is still
-    current: the same rules as for target/run_results.json, and no dbt command has written
-    target/ since (a later `dbt run` may have rebuilt the data the tests judged)."""
+def _gate_results(project, expected: dict[str, dict]) -> dict[str, tuple]:
+    """Current results of an earlier gate's `dbt test` (in project.gate_target_dir): the same rules
+    as for target/run_results.json, judged against the manifest of that run, and no dbt command
+    has written target/ since (a later `dbt run` may have rebuilt the data the tests judged)."""
     from dwml_py.catalog import read_json
 
     folder = project.gate_target_dir
     results, manifest_path = folder / "run_results.json", folder / "manifest.json"
     if not (results.is_file() and manifest_path.is_file()):
-        return None
+        return {}
     if project.manifest_path.is_file() and project.manifest_path.stat().st_mtime > results.stat().st_mtime:
-        return None
+        return {}
     try:
         manifest = read_json(manifest_path)
-        uid = _resolve_uid(manifest, model)
     except DwmlError:
-        return None
-    outcome, _ = reuse_run_results(project, manifest, expected_tests(manifest, ancestors(manifest, uid)), folder)
-    if outcome is not None:
-        outcome.why = f"the last gate's `dbt test` ({folder.name}/{results.name}) is current and covers every test"
-    return outcome
+        return {}
+    return current_results(project, manifest, expected, folder)[0]
+
+
+@dataclass
+class TestPlan:
+    """Which expected tests have a current result (target/run_results.json, or the last gate's
+    `dbt test`), and which must run."""
+
+    current: dict[str, tuple]
+    missing: list[str]
+    why: str
+    metadata: dict
+
+
+TestPlan.__test__ = False  # not a pytest class
+
+
+def plan_dbt_tests(project, manifest: dict, expected: dict[str, dict]) -> TestPlan:
+    current, why, metadata = current_results(project, manifest, expected)
+    from_gate = _gate_results(project, expected)
+    if from_gate:
+        current = {**current, **from_gate}  # the gate's run came later
+        why += "; the last gate's `dbt test` covers " + (
+            "the rest" if len(current) == len(expected) else f"{len(from_gate)} of them")
+    return TestPlan(current, [uid for uid in expected if uid not in current], why, metadata)
 
 
 def _completed_at(result: dict) -> dt.datetime | None:
@@ -427,32 +471,23 @@ def _completed_at(result: dict) -> dt.datetime | None:
     return None
 
 
-def run_model_tests(project, model_name: str, why: str) -> tuple[DbtTestsOutcome, dict]:
-    """Run `dbt test --select +MODEL` in-process; returns the outcome and the manifest it judged by.
+def run_model_tests(project, model_name: str, why: str, tests: list[str] | None = None) -> tuple[dict, dict]:
+    """Run dbt test in-process; returns ({test: (status, message, failures)}, the manifest dbt ran with).
 
-    The run writes to project.gate_target_dir, not target/: the project's manifest keeps the
-    compiled SQL of every model, which lineage needs, and the next gate can reuse these results
-    (see `reuse_gate_results`)."""
+    Without `tests`, every test of the model and its ancestors: `dbt test --select +MODEL
+    --indirect-selection cautious`; with `tests` (names), only those. The run writes to
+    project.gate_target_dir, not target/: the project's manifest keeps the compiled SQL of every
+    model, which lineage needs, and the next gate can reuse these results."""
     from dwml_py.catalog import read_json
     from dwml_py.dbt_runner import run_dbt
 
     # cautious: only tests whose every parent is selected, i.e. the tests about this model and
     # its ancestors; eager selection would also run (and fail on) tests of sibling models.
-    run = run_dbt(project, ["test", "--select", f"+{model_name}", "--indirect-selection", "cautious"],
-                  target_path=project.gate_target_dir)
+    select = ["--select", *tests] if tests else ["--select", f"+{model_name}", "--indirect-selection", "cautious"]
+    run = run_dbt(project, ["test", *select], target_path=project.gate_target_dir)
     manifest = read_json(project.gate_target_dir / "manifest.json")
-    uid = _resolve_uid(manifest, model_name)
-    expected = expected_tests(manifest, ancestors(manifest, uid))
     statuses = {n.unique_id: (n.status, n.message, n.failures) for n in run.nodes if n.resource_type == "test"}
-    # a test dbt ran that we did not expect is still about this selection: judge it too
-    nodes = manifest.get("nodes") or {}
-    for extra in set(statuses) - set(expected):
-        if extra in nodes:
-            expected[extra] = nodes[extra]
-    outcome = _outcome("dbt test", why, expected, statuses, manifest,
-                       invocation_id=(manifest.get("metadata") or {}).get("invocation_id"),
-                       tested_at=dt.datetime.now(dt.timezone.utc).isoformat())
-    return outcome, manifest
+    return statuses, manifest
 
 
 def _resolve_uid(manifest: dict, model: str) -> str:
@@ -490,26 +525,23 @@ def quality_gate(project, model: str, override: bool = False, reason: str | None
     turns a failing gate into a passing, `overridden` one.
     """
     reason = _check_override(override, reason)
-    from dwml_py.catalog import Catalog, read_json
-    from dwml_py.manifest_state import manifest_state
+    from dwml_py.catalog import Catalog
+    from dwml_py.manifest_state import manifest_state, read_manifest
 
     state = manifest_state(project)
-    manifest = read_json(project.manifest_path) if state.exists and not state.stale else None
+    manifest = read_manifest(project, state) if state.exists and not state.stale else None
     uid = _resolve_uid(manifest, model) if manifest is not None else None  # NotFoundError early, before dbt runs
 
-    outcome = None
     if manifest is None:
         why = "target/manifest.json is " + ("missing" if not state.exists else "older than the project's files")
-    elif rerun_tests:
-        why = "asked to rerun the tests"
-    else:
-        outcome, why = reuse_run_results(project, manifest, expected_tests(manifest, ancestors(manifest, uid)))
-        if outcome is None:
-            outcome = reuse_gate_results(project, model)
-    if outcome is None:
-        name = Catalog.from_dicts(manifest).node(uid).name if uid else model
-        outcome, manifest = run_model_tests(project, name, why)
+        statuses, manifest = run_model_tests(project, model, why)
         uid = _resolve_uid(manifest, model)
+        expected = _with_extra(expected_tests(manifest, ancestors(manifest, uid)), statuses, manifest)
+        outcome = _outcome("dbt test", why, expected, statuses, manifest,
+                           invocation_id=(manifest.get("metadata") or {}).get("invocation_id"),
+                           tested_at=dt.datetime.now(dt.timezone.utc).isoformat())
+    else:
+        outcome = _dbt_tests(project, manifest, uid, rerun_tests)
 
     catalog = Catalog.from_dicts(manifest)
     node = catalog.node(uid)
@@ -580,6 +612,37 @@ def quality_gate(project, model: str, override: bool = False, reason: str | None
         if own:
             warehouse.close()
     return result
+
+
+def _dbt_tests(project, manifest: dict, uid: str, rerun_tests: bool) -> DbtTestsOutcome:
+    """The dbt tests of the model and its ancestors: current results where they exist, `dbt test`
+    of the others only (of all of them when none is current, or when asked to rerun)."""
+    expected = expected_tests(manifest, ancestors(manifest, uid))
+    name = (manifest.get("nodes") or {}).get(uid, {}).get("name") or uid
+    if rerun_tests:
+        plan = TestPlan({}, list(expected), "asked to rerun the tests", {})
+    else:
+        plan = plan_dbt_tests(project, manifest, expected)
+    failed_already = any(status in FAILING_TEST_STATUSES for status, _, _ in plan.current.values())
+    if not plan.missing or failed_already:  # a current failure settles the verdict: nothing to run
+        return _outcome("run_results", plan.why, expected, plan.current, manifest,
+                        invocation_id=plan.metadata.get("invocation_id"), tested_at=plan.metadata.get("tested_at"))
+    nodes = manifest.get("nodes") or {}
+    names = None if not plan.current else [nodes[t].get("name") or t for t in plan.missing]
+    statuses, _ = run_model_tests(project, name, plan.why, tests=names)
+    expected = _with_extra(expected, statuses, manifest)
+    outcome = _outcome("dbt test" if not plan.current else "run_results + dbt test", plan.why, expected,
+                       {**plan.current, **statuses}, manifest,
+                       invocation_id=(manifest.get("metadata") or {}).get("invocation_id"),
+                       tested_at=dt.datetime.now(dt.timezone.utc).isoformat())
+    outcome.reused, outcome.ran = len(plan.current), len(statuses)
+    return outcome
+
+
+def _with_extra(expected: dict, statuses: dict, manifest: dict) -> dict:
+    """A test dbt ran that we did not expect is still about this selection: judge it too."""
+    nodes = manifest.get("nodes") or {}
+    return {**expected, **{uid: nodes[uid] for uid in set(statuses) - set(expected) if uid in nodes}}
 
 
 def _check_override(override: bool, reason: str | None) -> str | None:

@@ -49,9 +49,11 @@ def _relation_from_manifest(project, model: str) -> tuple[str, str] | None:
     if not project.manifest_path.is_file():
         return None
     from dwml_py.catalog import Catalog
+    from dwml_py.manifest_state import check_project_name
 
     try:
         catalog = Catalog.from_files(project.manifest_path)
+        check_project_name(project, {"metadata": catalog.metadata}, project.manifest_path)  # not another project's
         node = catalog.node(catalog.resolve(model))
     except DwmlError:  # not a dbt name: fall back to warehouse names
         return None

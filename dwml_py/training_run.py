@@ -44,7 +44,7 @@ def _refusal(gate: str, result: dict) -> str:
 
 
 def run_gates(project, spec, warehouse, override: list[str], reason: str | None, progress: Progress,
-              algorithm: str, params: dict | None = None) -> dict:
+              algorithm: str, params: dict | None = None, catalog=None) -> dict:
     """Run the three gates; raise GateRefused naming every refusal (after all have run)."""
     from dwml_py.governance import governance_gate
     from dwml_py.quality import quality_gate
@@ -56,7 +56,8 @@ def run_gates(project, spec, warehouse, override: list[str], reason: str | None,
                                           reason=reason if "quality" in override else None, warehouse=warehouse)
         step.summary = results["quality"]["decision"]
     with progress.step(f"Governance gate on {len(spec.features)} features") as step:
-        results["governance"] = governance_gate(project, feature_model, columns=spec.features, warehouse=warehouse)
+        results["governance"] = governance_gate(project, feature_model, columns=spec.features, warehouse=warehouse,
+                                                catalog=catalog)
         step.summary = results["governance"]["decision"]
     if not (results["quality"].get("passed") and results["governance"].get("passed")):
         # No cost estimate for a run that is refused anyway (its data may not even exist).
@@ -140,14 +141,18 @@ def train(project, name: str, algorithm: str = "xgboost", params: dict | None = 
     batch_rows = int(batch_rows or settings["batch_rows"])
     if not 0 < holdout_fraction < 1:
         raise InputError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}.", hint="e.g. 0.2")
-    with progress.step("Reading the dbt catalog") as step:
-        catalog = Catalog.load(project, refresh=True)
-        spec = resolve_spec(catalog, name, **{k: v for k, v in spec_overrides.items() if v is not None})
-        step.summary = f"{spec.model_name}: {spec.task}, {len(spec.features)} features from {spec.feature_table}"
-    invocation_id = catalog.metadata.get("invocation_id")  # the dbt invocation that wrote the manifest
     durations: dict[str, float] = {}
 
     with connect(project) as warehouse:
+        with progress.step("Reading the dbt catalog") as step:
+            # Columns come from the warehouse: no `dbt docs generate`. Only a missing or stale
+            # manifest runs `dbt parse`; the spec is checked before any other dbt command.
+            catalog = Catalog.load(project, refresh=True, warehouse=warehouse)
+            # an unbuilt feature model is the quality gate's to refuse (it names the failing tests upstream)
+            spec = resolve_spec(catalog, name, require_built=False,
+                                **{k: v for k, v in spec_overrides.items() if v is not None})
+            step.summary = f"{spec.model_name}: {spec.task}, {len(spec.features)} features from {spec.feature_table}"
+        invocation_id = catalog.metadata.get("invocation_id")  # the dbt invocation that wrote the manifest
         ensure_tables(warehouse)
         run = start_run(experiment=name, model_name=name, project=project, warehouse=warehouse,
                         params={"algorithm": algorithm, "seed": seed, "holdout_fraction": holdout_fraction,
@@ -157,8 +162,10 @@ def train(project, name: str, algorithm: str = "xgboost", params: dict | None = 
                     task=spec.task, algorithm=algorithm, seed=seed,
                     manifest_checksum=spec.feature_checksum, dbt_invocation_id=invocation_id)
             started = time.perf_counter()
-            gates = run_gates(project, spec, warehouse, override, reason, progress, algorithm, params)
+            gates = run_gates(project, spec, warehouse, override, reason, progress, algorithm, params, catalog=catalog)
             durations["gates"] = time.perf_counter() - started
+            for model in {spec.feature_model, spec.label_model}:  # an overridden gate may let an unbuilt one through
+                catalog.require_built(catalog.node(model))
             run.set(gates={g: _gate_summary(r) for g, r in gates.items()})
 
             started = time.perf_counter()

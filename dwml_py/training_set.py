@@ -105,11 +105,12 @@ class TrainingSpec:
 def declared_models(catalog) -> dict[str, str]:
     """ML model name -> unique_id of the feature model that declares it in meta.dwml.models."""
     found: dict[str, str] = {}
-    for node in catalog.nodes(["model", "seed", "snapshot"]):
-        models = ((node.meta or {}).get("dwml") or {}).get("models") or {}
+    for uid in catalog.unique_ids(["model", "seed", "snapshot"]):
+        dwml = catalog.meta(uid).get("dwml")
+        models = (dwml.get("models") if isinstance(dwml, dict) else None) or {}
         if isinstance(models, dict):
             for name in models:
-                found.setdefault(str(name), node.unique_id)
+                found.setdefault(str(name), uid)
     return found
 
 
@@ -128,11 +129,14 @@ def resolve_spec(catalog, model_name: str, *, feature_model: str | None = None, 
                  label_model: str | None = None, label_column: str | None = None,
                  horizon_days: int | None = None, entity: str | list[str] | None = None,
                  timestamp: str | None = None, label_timestamp: str | None = None,
-                 features: list[str] | None = None, exclude: list[str] | None = None) -> TrainingSpec:
+                 features: list[str] | None = None, exclude: list[str] | None = None,
+                 require_built: bool = True) -> TrainingSpec:
     """The TrainingSpec of `model_name` from the meta.dwml of the feature model declaring it.
 
     Keyword arguments override the yml (as from the command line); with `feature_model`,
-    `label_column` and `task` given, a model needs no yml declaration at all.
+    `label_column` and `task` given, a model needs no yml declaration at all. A feature or label
+    model that is not built is refused with the dbt command that builds it, unless
+    `require_built` is False (train: its quality gate says why it is not built first).
     """
     declared = declared_models(catalog)
     if feature_model is not None:
@@ -165,13 +169,37 @@ def resolve_spec(catalog, model_name: str, *, feature_model: str | None = None, 
     label_node = catalog.show(label_model or label.get("model") or node.unique_id)
     horizon = horizon_days if horizon_days is not None else label.get("horizon_days")
 
+    if require_built:  # a model dbt knows but never built: say so, not that a query failed
+        catalog.require_built(node)
+        catalog.require_built(label_node)
+    try:
+        chosen, excluded, label_ts = _columns_of_spec(node, label_node, model_name, dwml, decl, entity_cols, ts,
+                                                     label_col, label_timestamp or label.get("timestamp"),
+                                                     features, exclude)
+    except (ConfigError, InputError):
+        # the yml documents too little of a model that is not built: that is what to fix
+        catalog.require_built(node)
+        catalog.require_built(label_node)
+        raise
+    return TrainingSpec(
+        model_name=model_name, task=task, feature_model=node.unique_id, feature_schema=node.schema,
+        feature_table=node.alias or node.name, entity=entity_cols, timestamp=ts,
+        label_model=label_node.unique_id, label_schema=label_node.schema,
+        label_table=label_node.alias or label_node.name, label_column=label_col,
+        horizon_days=int(horizon) if horizon is not None else None, features=chosen, exclude=excluded,
+        label_timestamp=label_ts, feature_checksum=node.checksum,
+    )
+
+
+def _columns_of_spec(node, label_node, model_name: str, dwml: dict, decl: dict, entity_cols: list[str],
+                     ts: str | None, label_col: str, label_ts: str | None, features, exclude):
+    """(features, excluded, label timestamp) of a spec, after checking that its columns exist."""
     columns = list(node.columns)
     if not columns:
         raise ConfigError(f"No columns are known for {node.name}.",
-                          hint="document them in its yml or run `dbt docs generate` (Catalog.load(refresh=True)).")
+                          hint=f"build it (`dbt run --select {node.name}`): dwml reads columns from the warehouse.")
     for col in entity_cols + ([ts] if ts else []):
         node.column(col)  # NotFoundError with the closest names
-    label_ts = label_timestamp or label.get("timestamp")
     if label_node.unique_id != node.unique_id and label_node.columns:
         for col in entity_cols + [label_col]:
             label_node.column(col)
@@ -198,14 +226,7 @@ def resolve_spec(catalog, model_name: str, *, feature_model: str | None = None, 
     if not chosen:
         raise InputError(f"ML model {model_name!r} has no features left in {node.name}.",
                          hint="check `features`/`exclude` in meta.dwml; keys, timestamp and label are never features.")
-    return TrainingSpec(
-        model_name=model_name, task=task, feature_model=node.unique_id, feature_schema=node.schema,
-        feature_table=node.alias or node.name, entity=entity_cols, timestamp=ts,
-        label_model=label_node.unique_id, label_schema=label_node.schema,
-        label_table=label_node.alias or label_node.name, label_column=label_col,
-        horizon_days=int(horizon) if horizon is not None else None, features=chosen, exclude=excluded,
-        label_timestamp=label_ts, feature_checksum=node.checksum,
-    )
+    return chosen, excluded, label_ts
 
 
 def _same_model_labels(dwml: dict, node) -> list[str]:

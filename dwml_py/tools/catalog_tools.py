@@ -19,17 +19,22 @@ def search_catalog(
     project,
     term: Annotated[str, Param("text to look for in names, descriptions, tags and meta", positional=True)],
     resource_type: Annotated[str | None, Param("only this kind: model, source, seed or snapshot")] = None,
-    limit: Annotated[int, Param("at most this many hits")] = 20,
-    refresh: Annotated[bool, Param("run dbt parse / docs generate first when target/ is stale")] = False,
+    limit: Annotated[int, Param("at most this many hits (0: all)")] = 20,
+    refresh: Annotated[bool, Param("run `dbt parse` first when target/manifest.json is missing or stale")] = False,
 ) -> dict:
     """Find models, sources, seeds, snapshots and columns by name, description, tag or meta.
 
-    Hits are ranked exact name > name contains > tags/meta > description, and each says what
-    matched, with the relation, type, tests, owner and PII flags.
+    Hits are ranked exact name > name contains > tags/meta/PII > description, and each says what
+    matched, with the relation, type, tests, owner and PII flags (by meta, tags, names and sampled
+    values, as the governance gate decides). A term naming a kind of PII (`ssn`, `dob`, `pii`)
+    finds the columns whose names say they hold it. `total` counts every hit, `count` those shown.
     """
     with _catalog(project, refresh) as catalog:
-        hits = catalog.search(term, resource_types=[resource_type] if resource_type else None, limit=limit)
-        return {"term": term, "resource_type": resource_type, "count": len(hits),
+        every = catalog.search(term, resource_types=[resource_type] if resource_type else None, limit=0)
+        hits = every[:limit] if limit and limit > 0 else every
+        catalog.sample_pii(dict.fromkeys(h.unique_id for h in hits))
+        return {"term": term, "resource_type": resource_type, "count": len(hits), "total": len(every),
+                "truncated": len(hits) < len(every), "limit": limit,
                 "hits": [_hit(catalog, h) for h in hits], "notes": catalog.notes}
 
 
@@ -37,12 +42,14 @@ def search_catalog(
 def show_catalog_node(
     project,
     node: Annotated[str, Param("a model name, source_name.table_name or unique_id", positional=True)],
-    refresh: Annotated[bool, Param("run dbt parse / docs generate first when target/ is stale")] = False,
+    refresh: Annotated[bool, Param("run `dbt parse` first when target/manifest.json is missing or stale")] = False,
 ) -> dict:
     """Everything the catalog knows about one node: columns with types, tests, owner, PII, parents,
     children and its (compiled) SQL."""
     with _catalog(project, refresh) as catalog:
-        found = catalog.show(node)
+        uid = catalog.resolve(node)
+        catalog.sample_pii([uid])
+        found = catalog.node(uid)
         out = found.to_dict()
         out["lineage_unavailable"] = lineage_graph(catalog).model(found.unique_id).unavailable
         out["notes"] = catalog.notes
@@ -53,22 +60,24 @@ def show_catalog_node(
 def catalog_lineage(
     project,
     column: Annotated[str, Param("MODEL.COLUMN (or source_name.table_name.COLUMN)", positional=True)],
-    refresh: Annotated[bool, Param("run dbt parse / docs generate first when target/ is stale")] = False,
+    refresh: Annotated[bool, Param("run `dbt parse` first when target/manifest.json is missing or stale")] = False,
 ) -> dict:
     """Column-level lineage: the columns a column is computed from (through the whole DAG), the
-    columns computed from it, and which upstream columns are PII."""
+    columns computed from it, and which of them are PII (by meta, tags, names and sampled values).
+
+    Only the column's model and its ancestors are compiled when the manifest lacks their SQL (once
+    per manifest: the next call reuses it); children without compiled SQL are counted in
+    `downstream_unknown`, not guessed."""
     model, _, name = column.rpartition(".")
     if not model or not name:
         raise InputError(f"{column!r} is not MODEL.COLUMN.",
                          hint="name the column with its model, e.g. `customer_features.age_years`.")
     with _catalog(project, refresh) as catalog:
-        from dwml_py.catalog import compile_upstream
-
-        note = compile_upstream(project, catalog, catalog.resolve(model))
-        if note:
-            catalog.notes.append(note)
-        up = column_lineage(catalog, model, name)
-        down = downstream(catalog, model, name)
+        uid = catalog.resolve(model)
+        catalog.ensure_compiled([uid])
+        up = column_lineage(catalog, uid, name)
+        down = downstream(catalog, uid, name)
+        catalog.sample_pii(dict.fromkeys([uid, *(s.ref.node_id for s in up.steps), *(s.ref.node_id for s in down.steps)]))
         target = catalog.node(up.target.node_id)
         upstream_refs = [_ref(catalog, s.ref, depth=s.depth, path=[str(r) for r in up.path(s.ref)])
                          for s in up.steps]
@@ -82,6 +91,7 @@ def catalog_lineage(
             "pii_sources": [r for r in upstream_refs if r["pii"]],
             "downstream": [_ref(catalog, s.ref, depth=s.depth, path=[str(r) for r in down.path(s.ref)])
                            for s in down.steps],
+            "downstream_unknown": sorted(down.unavailable),
             "unavailable": {**up.unavailable, **down.unavailable},
             "unresolved": up.unresolved,
             "notes": catalog.notes,
@@ -92,14 +102,12 @@ def catalog_lineage(
 
 @contextlib.contextmanager
 def _catalog(project, refresh: bool):
-    """Load the catalog; without catalog.json, read column types from the warehouse when it opens
-    (read-only, so a running dbt keeps its lock) — without it the catalog still works, untyped."""
+    """Load the catalog with a read-only warehouse for columns and PII samples (read-only, so a
+    running dbt elsewhere keeps its lock); without one the catalog still works from yml."""
     with contextlib.ExitStack() as stack:
-        warehouse = None
-        if not (project.target_dir / "catalog.json").is_file() and not refresh:
-            warehouse = _open_warehouse(project)
-            if warehouse is not None:
-                stack.callback(warehouse.close)
+        warehouse = _open_warehouse(project)
+        if warehouse is not None:
+            stack.callback(warehouse.close)
         yield Catalog.load(project, refresh=refresh, warehouse=warehouse)
 
 
@@ -108,7 +116,7 @@ def _open_warehouse(project):
 
     try:
         return connect(project, read_only=True)
-    except (DwmlError, Exception):  # a missing or locked warehouse only costs the types
+    except (DwmlError, Exception):  # a missing or locked warehouse only costs the columns dbt did not document
         return None
 
 
@@ -123,7 +131,7 @@ def _hit(catalog: Catalog, hit) -> dict:
         col = next((c for c in node.columns.values() if c.name.lower() == hit.column.lower()), None)
     if col is not None:
         out.update(type=col.type, description=col.description, tests=[t.name for t in col.tests],
-                   tags=col.tags, pii=col.pii, pii_columns=[col.name] if col.pii else [])
+                   tags=col.tags, pii=col.pii, pii_evidence=col.pii_evidence, pii_columns=[col.name] if col.pii else [])
     else:
         out.update(type=node.materialized or node.resource_type, description=node.description,
                    tests=[t.name for t in node.tests], tags=node.tags, pii=bool(node.pii_columns),

@@ -25,7 +25,7 @@ def suggest_features(
     sample_size: Annotated[int, Param("rows of the target sampled in the warehouse to score candidates")] = DEFAULT_SAMPLE_SIZE,
     seed: Annotated[int, Param("seed of the deterministic sample")] = 0,
     limit: Annotated[int, Param("at most this many ranked candidates (0: all)")] = 50,
-    refresh: Annotated[bool, Param("run dbt parse / docs generate first when target/ is stale")] = False,
+    refresh: Annotated[bool, Param("run `dbt parse` first when target/manifest.json is missing or stale")] = False,
 ) -> dict:
     """Rank candidate feature columns for a target from every model and source joinable on the entity key.
 
@@ -52,7 +52,7 @@ def create_feature_pipeline(
     timestamp: Annotated[str | None, Param("snapshot/time column (default: from meta.dwml)")] = None,
     force: Annotated[bool, Param("overwrite the files even when they were edited by hand")] = False,
     build: Annotated[bool, Param("run `dbt build --select NAME` afterwards")] = False,
-    refresh: Annotated[bool, Param("run dbt parse / docs generate first when target/ is stale")] = False,
+    refresh: Annotated[bool, Param("run `dbt parse` first when target/manifest.json is missing or stale")] = False,
 ) -> dict:
     """Write a dbt feature model (SQL + yml with tests and the meta.dwml spec) joining chosen columns point-in-time onto the target's grain.
 
@@ -79,27 +79,10 @@ def create_feature_pipeline(
 
 @contextlib.contextmanager
 def _session(project, refresh: bool):
-    """The catalog (with types from the warehouse when catalog.json is missing) and a read-only
-    warehouse; closed before dbt runs, so dbt-duckdb can take the write lock."""
+    """The catalog (columns from catalog.json or the warehouse) and a read-only warehouse. The
+    models lineage needs are compiled later, once the arguments are checked, and only those
+    (Catalog.ensure_compiled); the dbt runner closes the connection while dbt runs."""
     from dwml_py.warehouse import connect
 
-    from dwml_py.catalog import compile_missing, uncompiled
-
-    warehouse = connect(project, read_only=True) if not refresh else None
-    try:
-        catalog = Catalog.load(project, refresh=refresh, warehouse=warehouse)
-        # The leakage check follows column lineage through every joinable model: a manifest
-        # written by a selective dbt command lacks their compiled SQL, so compile what is missing.
-        if uncompiled(catalog):
-            if warehouse is not None:
-                warehouse.close()
-                warehouse = None
-            note = compile_missing(project, catalog)
-            if note:
-                catalog.notes.append(note)
-        if warehouse is None:
-            warehouse = connect(project, read_only=True)
-        yield catalog, warehouse
-    finally:
-        if warehouse is not None:
-            warehouse.close()
+    with connect(project, read_only=True) as warehouse:
+        yield Catalog.load(project, refresh=refresh, warehouse=warehouse), warehouse

@@ -21,12 +21,8 @@ def _spec_and_warehouse(project, model: str):
     from dwml_py.training_set import resolve_spec
     from dwml_py.warehouse import connect
 
-    spec = resolve_spec(Catalog.load(project), model)
-    warehouse = connect(project)
-    try:
-        yield spec, warehouse
-    finally:
-        warehouse.close()
+    with connect(project) as warehouse:  # first: the catalog reads the columns from it
+        yield resolve_spec(Catalog.load(project, warehouse=warehouse), model), warehouse
 
 
 @TOOLS.tool("select_model", cli=("select",))

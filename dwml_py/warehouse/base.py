@@ -12,6 +12,18 @@ from sqlglot import exp
 from dwml_py import sql as sqlmod
 
 
+# The hint of a refused statement: a relation the query reads that is not there is the usual
+# reason on a project's first run (a model in the manifest that was never built), anything else
+# is more likely SQL dwml generated wrongly.
+MISSING_RELATION_HINT = ("a table or view it reads is not in the warehouse: build it with dbt (`dbt run --select "
+                         "MODEL`, or `dbt build` for everything), or check the name.")
+GENERATED_SQL_HINT = "this is likely a dwml bug if the SQL was generated; please report it with the SQL above."
+
+
+def refused_hint(missing_relation: bool) -> str:
+    return MISSING_RELATION_HINT if missing_relation else GENERATED_SQL_HINT
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What an engine can do natively; callers pick a portable fallback when a flag is off."""

@@ -6,7 +6,9 @@ import contextlib
 import itertools
 import os
 import re
+import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +18,13 @@ from sqlglot import exp
 
 from dwml_py import sql as sqlmod
 from dwml_py.errors import WarehouseError
-from dwml_py.warehouse.base import Capabilities, Warehouse
+from dwml_py.warehouse.base import Capabilities, Warehouse, refused_hint
 
 _registration_ids = itertools.count()
+# Every DuckDB file connection this process holds, so that `release_connections` can close them
+# all before dbt runs in-process (see there).
+_OPEN: "weakref.WeakSet[DuckDBWarehouse]" = weakref.WeakSet()
+_OPEN_LOCK = threading.Lock()
 
 
 def _lock_hint(path: str) -> str:
@@ -60,8 +66,19 @@ class DuckDBWarehouse(Warehouse):
         self.path = path if path == ":memory:" else str(Path(path).expanduser())
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        self._settings = dict(settings or {})
+        self._extensions = list(extensions or [])
+        self._busy = 0  # open transactions and Arrow registrations: state a reopened connection would lose
+        self._closed = False
+        self._con = self._open()
+        if self.path != ":memory:":
+            with _OPEN_LOCK:
+                _OPEN.add(self)
+
+    def _open(self):
         try:
-            self.con = _connect_waiting_for_lock(self.path, read_only)
+            con = _connect_waiting_for_lock(self.path, self.read_only)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 holder = re.search(r"PID \d+", str(exc))
@@ -74,10 +91,40 @@ class DuckDBWarehouse(Warehouse):
             raise WarehouseError(f"Cannot open the DuckDB file {self.path!r}: {exc}",
                                  hint="check the `path:` of the target in profiles.yml; a file written by a "
                                  "newer DuckDB cannot be read by an older one.") from exc
-        for extension in extensions or []:
-            self._run(f"LOAD {sqlmod.render(sqlmod.ident(extension), 'duckdb')}")
-        for key, value in (settings or {}).items():
-            self._run(f"SET {sqlmod.render(sqlmod.ident(key), 'duckdb')} = {sqlmod.render(sqlmod.literal(value), 'duckdb')}")
+        statements = [f"LOAD {sqlmod.render(sqlmod.ident(extension), 'duckdb')}" for extension in self._extensions]
+        statements += [f"SET {sqlmod.render(sqlmod.ident(key), 'duckdb')} = "
+                       f"{sqlmod.render(sqlmod.literal(value), 'duckdb')}" for key, value in self._settings.items()]
+        for statement in statements:
+            try:
+                con.sql(statement)
+            except duckdb.Error as exc:
+                con.close()
+                raise WarehouseError(f"DuckDB refused {statement!r} from the target's settings: {exc}",
+                                     hint="check `extensions:` and `settings:` of the target in profiles.yml.") from exc
+        return con
+
+    @property
+    def con(self):
+        """The DuckDB connection, reopened (same file, mode and settings) after `release()`."""
+        if self._con is None:
+            if self._closed:
+                raise WarehouseError(f"The connection to {self.path!r} was closed and is used again.",
+                                     hint="this is a dwml bug: please report it with the command you ran.")
+            self._con = self._open()
+        return self._con
+
+    def release(self) -> None:
+        """Close the connection until the next statement reopens it. dbt-duckdb, run in this
+        process, cannot open a file this process holds with other settings (a read-only
+        connection, other extensions), and holds the file while it runs."""
+        if self._con is None:
+            return
+        if self._busy:
+            raise RuntimeError(f"dbt was started while dwml held a transaction or an Arrow registration on "
+                               f"{self.path!r}; this is a dwml bug.")
+        with contextlib.suppress(Exception):
+            self._con.close()
+        self._con = None
 
     @classmethod
     def from_settings(cls, settings: dict) -> "DuckDBWarehouse":
@@ -88,9 +135,9 @@ class DuckDBWarehouse(Warehouse):
         try:
             return self.con.sql(sql)
         except duckdb.Error as exc:
+            missing = isinstance(exc, duckdb.CatalogException) and "does not exist" in str(exc)
             raise WarehouseError(f"DuckDB refused a {what}: {exc}\nSQL: {sql[:500]}",
-                                 hint="this is likely a dwml bug if the SQL was generated; please report it "
-                                 "with the SQL above.") from exc
+                                 hint=refused_hint(missing)) from exc
 
     def execute(self, statement) -> None:
         self._run(self.render(statement))
@@ -111,9 +158,11 @@ class DuckDBWarehouse(Warehouse):
         """Expose an Arrow table to SQL under a unique name for the duration of the block."""
         name = f"__dwml_arrow_{next(_registration_ids)}"
         self.con.register(name, data)
+        self._busy += 1
         try:
             yield name
         finally:
+            self._busy -= 1
             self.con.unregister(name)
 
     def write_arrow(self, data: pa.Table, schema: str, name: str, mode: str = "append") -> int:
@@ -128,6 +177,20 @@ class DuckDBWarehouse(Warehouse):
                 self._run(f'INSERT INTO {target} BY NAME SELECT * FROM "{source}"')
         return data.num_rows
 
+    def schema_columns(self, schema: str) -> dict[str, list[tuple[str, str]]]:
+        """(column, type) lists of every table and view of a schema, in one query: listing the
+        columns of a project's relations one by one costs a query each."""
+        query = (
+            exp.select("table_name", "column_name", "data_type")
+            .from_("information_schema.columns")
+            .where(exp.column("table_schema").eq(sqlmod.literal(schema)))
+            .order_by("table_name", "ordinal_position")
+        )
+        out: dict[str, list[tuple[str, str]]] = {}
+        for r in self.fetch_rows(query):
+            out.setdefault(r["table_name"], []).append((r["column_name"], r["data_type"]))
+        return out
+
     def columns(self, schema: str, name: str) -> list[tuple[str, str]]:
         query = (
             exp.select("column_name", "data_type")
@@ -141,14 +204,32 @@ class DuckDBWarehouse(Warehouse):
     @contextlib.contextmanager
     def transaction(self):
         self.con.begin()
+        self._busy += 1
         try:
             yield self
         except BaseException:
+            self._busy -= 1
             self.con.rollback()
             raise
         else:
+            self._busy -= 1
             self.con.commit()
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.con.close()
+        self._closed = True
+        if self._con is not None:
+            with contextlib.suppress(Exception):
+                self._con.close()
+            self._con = None
+        with _OPEN_LOCK:
+            _OPEN.discard(self)
+
+
+def release_connections() -> None:
+    """Close every DuckDB file connection of this process until it is used again: called by the
+    dbt runner before dbt runs in-process (dwml_py.dbt_runner.run_dbt), the one place that
+    keeps dwml's connections and dbt-duckdb's from meeting."""
+    with _OPEN_LOCK:
+        warehouses = list(_OPEN)
+    for warehouse in warehouses:
+        warehouse.release()

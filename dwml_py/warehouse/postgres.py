@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from dwml_py import sql as sqlmod
 from dwml_py.errors import ConfigError, WarehouseError
-from dwml_py.warehouse.base import Capabilities, Warehouse
+from dwml_py.warehouse.base import Capabilities, Warehouse, refused_hint
 
 _cursor_ids = itertools.count()
 
@@ -146,9 +146,8 @@ class PostgresWarehouse(Warehouse):
     # -- statements ------------------------------------------------------------------
     def _fail(self, exc: Exception, sql: str, what: str) -> WarehouseError:
         detail = (getattr(exc, "pgerror", None) or str(exc)).strip()
-        return WarehouseError(f"PostgreSQL refused a {what}: {detail}\nSQL: {sql[:500]}",
-                              hint="this is likely a dwml bug if the SQL was generated; please report it "
-                              "with the SQL above.")
+        missing = getattr(exc, "pgcode", None) in ("42P01", "3F000")  # undefined table / schema
+        return WarehouseError(f"PostgreSQL refused a {what}: {detail}\nSQL: {sql[:500]}", hint=refused_hint(missing))
 
     def _run(self, sql: str, *, what: str = "statement"):
         cursor = self.con.cursor()
@@ -236,6 +235,20 @@ class PostgresWarehouse(Warehouse):
             raise self._fail(exc, sql, "COPY") from None
         finally:
             cursor.close()
+
+    def schema_columns(self, schema: str) -> dict[str, list[tuple[str, str]]]:
+        """(column, type) lists of every table and view of a schema, in one query: listing the
+        columns of a project's relations one by one costs a query each."""
+        query = (
+            exp.select("table_name", "column_name", "data_type")
+            .from_("information_schema.columns")
+            .where(exp.column("table_schema").eq(sqlmod.literal(schema)))
+            .order_by("table_name", "ordinal_position")
+        )
+        out: dict[str, list[tuple[str, str]]] = {}
+        for r in self.fetch_rows(query):
+            out.setdefault(r["table_name"], []).append((r["column_name"], r["data_type"]))
+        return out
 
     def columns(self, schema: str, name: str) -> list[tuple[str, str]]:
         query = (

@@ -45,7 +45,7 @@ from sqlglot import exp
 
 from dwml_py import sql as sqlmod
 from dwml_py.errors import ConfigError, WarehouseError
-from dwml_py.warehouse.base import Capabilities, Warehouse
+from dwml_py.warehouse.base import Capabilities, Warehouse, refused_hint
 
 _view_ids = itertools.count()
 
@@ -134,8 +134,7 @@ class SparkWarehouse(Warehouse):
         if "Traceback (most recent call last)" in text and python_errors:
             detail = f"{detail.splitlines()[0]} ... {python_errors[-1]}"
         return WarehouseError(f"Spark refused a {what}: {detail}\nSQL: {sql[:500]}",
-                              hint="this is likely a dwml bug if the SQL was generated; please report it "
-                              "with the SQL above.")
+                              hint=refused_hint(any(code in text for code in _NOT_FOUND)))
 
     def _sql(self, sql: str, what: str = "statement"):
         try:

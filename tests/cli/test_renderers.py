@@ -510,3 +510,43 @@ def test_cut_keeps_short_text_and_marks_a_cut():
     assert cli_render._cut("short", 10) == "short"
     assert cli_render._cut("a" * 20, 10) == "a" * 9 + "…"
     assert cli_render._cut(None) == ""
+
+
+# -- catalog: what was cut, what is unknown --------------------------------------------------------
+
+def _lineage_result(**extra):
+    return {"model": "customers", "node": "model.shop.customers", "column": "orders", "relation": "main.customers",
+            "pii": False, "derived_from_pii": False, "direct": [], "upstream": [
+                {"node": "model.shop.stg_orders", "name": "stg_orders", "resource_type": "model",
+                 "column": "order_id", "pii": False, "depth": 1,
+                 "path": ["model.shop.customers.orders", "model.shop.stg_orders.order_id"]}],
+            "pii_sources": [], "downstream": [], "downstream_unknown": [], "unavailable": {}, "unresolved": {},
+            "notes": [], **extra}
+
+
+def test_lineage_says_downstream_is_unknown_when_children_were_not_compiled(width):
+    reason = "lineage unavailable: the manifest has no compiled SQL for this node (run `dbt compile`)."
+    text = render("catalog_lineage", _lineage_result(
+        downstream_unknown=["model.shop.churn_scores", "model.shop.customer_features"],
+        unavailable={"model.shop.churn_scores": reason, "model.shop.customer_features": reason}))
+    assert "downstream: unknown (2 children not compiled)" in text
+    assert "downstream: none" not in text
+    one = render("catalog_lineage", _lineage_result(downstream_unknown=["model.shop.churn_scores"],
+                                                    unavailable={"model.shop.churn_scores": reason}))
+    assert "downstream: unknown (1 child not compiled)" in one
+
+
+def test_lineage_says_none_only_when_it_is_the_truth(width):
+    assert "downstream: none" in render("catalog_lineage", _lineage_result())
+
+
+def test_search_says_when_it_cut_the_hits(width):
+    hit = {"name": "patients", "unique_id": "model.shop.patients", "resource_type": "model", "column": "email",
+           "relation": "main.patients", "owner": None, "classification": None, "parents": [], "matched": ["name"],
+           "score": 80, "type": "VARCHAR", "description": "", "tests": [], "tags": [], "pii": True}
+    text = render("search_catalog", {"term": "e", "resource_type": None, "count": 20, "total": 280, "truncated": True,
+                                     "limit": 20, "hits": [hit] * 20, "notes": []})
+    assert "20 of 280 hits for 'e'; --limit" in " ".join(text.split())
+    whole = render("search_catalog", {"term": "e", "resource_type": None, "count": 1, "total": 1, "truncated": False,
+                                      "limit": 20, "hits": [hit], "notes": []})
+    assert "--limit" not in whole and "1 hit for 'e'" in whole

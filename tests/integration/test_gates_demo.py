@@ -76,12 +76,14 @@ def test_clean_demo_passes_quality_and_governance_finds_pii(project, monkeypatch
     assert [e["column"] for e in features["exceptions_used"]] == ["age_years"]
     assert {"customer_id", "snapshot_date"}.isdisjoint(c["column"] for c in features["columns"])
 
-    # The staging PII: meta on every one, names on every one, values where the values show it.
+    # The staging PII: meta on every one, names on every one, values where the values show it, and
+    # lineage from the raw CRM table, whose undocumented columns' names say PII.
     staging = governance_gate(project, "stg_customers",
                               columns=["email", "phone", "full_name", "birth_date", "city", "customer_id"])
     routes = {c["column"]: c["routes"] for c in staging["columns"]}
-    assert routes == {"email": ["meta", "name", "values"], "phone": ["meta", "name", "values"],
-                      "full_name": ["meta", "name"], "birth_date": ["meta", "name"], "city": [], "customer_id": []}
+    assert routes == {"email": ["meta", "lineage", "name", "values"], "phone": ["meta", "lineage", "name", "values"],
+                      "full_name": ["meta", "lineage", "name"], "birth_date": ["meta", "lineage", "name"],
+                      "city": [], "customer_id": []}
     assert {c["classification"] for c in staging["columns"]} == {"restricted"}  # the model's level
 
     # A failing gate exits 2 from the CLI.
@@ -107,7 +109,7 @@ def test_clean_demo_passes_quality_and_governance_finds_pii(project, monkeypatch
     assert run_dbt(project, ["compile"]).success
     before = read_json(project.manifest_path)
     rerun = quality_gate(project, "customer_features")
-    assert rerun["passed"] and rerun["dbt_tests"]["source"] == "dbt test"
+    assert rerun["passed"] and rerun["dbt_tests"]["source"] == "dbt test", (rerun["checks"], rerun["dbt_tests"])
     assert governance_gate(project, "customer_features")["passed"]
     after = read_json(project.manifest_path)
     assert after["metadata"]["invocation_id"] == before["metadata"]["invocation_id"]

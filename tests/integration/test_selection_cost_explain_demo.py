@@ -19,10 +19,16 @@ def build_demo(project, customers: int):
     from dwml_py.dbt_runner import run_dbt
     from dwml_py.demo import DemoConfig, generate_demo
 
+    from dwml_py.warehouse import connect
+
     generate_demo(project, DemoConfig(customers=customers, seed=11))
     build = run_dbt(project, ["build"])
     assert build.success, build.to_dict()
-    return Catalog.load(project, refresh=True)
+    with connect(project, read_only=True) as warehouse:  # columns come from the warehouse
+        catalog = Catalog.load(project, warehouse=warehouse)
+        for node in catalog.nodes(["model"]):
+            node.columns  # read them now: the catalog outlives the connection
+        return catalog
 
 
 @pytest.mark.parametrize("customers", [2000, 8000])

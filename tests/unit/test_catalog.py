@@ -219,10 +219,13 @@ def test_load_without_catalog_json_asks_the_warehouse(tmp_path):
     cat = Catalog.load(project, warehouse=warehouse)
     assert cat.show("customers").columns["id"].type == "BIGINT"
     assert warehouse.asked == [("main", "customers")]  # lazily: only the node we looked at
-    assert any("from the warehouse" in n for n in cat.notes)
+    # the warehouse is where columns come from without catalog.json: nothing to note
+    assert cat.show("customers").column_source == "warehouse" and not cat.notes
 
 
-def test_refresh_runs_docs_generate_when_catalog_json_is_missing(tmp_path, monkeypatch):
+def test_refresh_runs_dbt_parse_only_when_the_manifest_is_missing_or_stale(tmp_path, monkeypatch):
+    """Columns come from the warehouse, so a refresh never needs `dbt docs generate` (which compiles
+    the whole project): `dbt parse` when the manifest is missing or stale, nothing otherwise."""
     project = make_project(tmp_path)
     ran = []
 
@@ -230,36 +233,110 @@ def test_refresh_runs_docs_generate_when_catalog_json_is_missing(tmp_path, monke
         from dwml_py.dbt_runner import DbtRun
 
         ran.append(args)
-        write_artifacts(proj, shop_manifest(), catalog_json({"model.shop.customers": [("id", "BIGINT")]}))
-        return DbtRun(command=["dbt", *args], success=True)
-
-    monkeypatch.setattr("dwml_py.dbt_runner.run_dbt", fake_run_dbt)
-    cat = Catalog.load(project, refresh=True)
-    assert ran == [["docs", "generate"]]
-    assert cat.show("customers").columns["id"].type == "BIGINT"
-    ran.clear()
-    Catalog.load(project, refresh=True)  # everything fresh: no dbt run
-    assert ran == []
-
-
-def test_refresh_falls_back_to_parse_when_docs_generate_cannot_run(tmp_path, monkeypatch):
-    from dwml_py.dbt_runner import DbtRun
-    from dwml_py.errors import DbtCommandError
-
-    project = make_project(tmp_path)
-    ran = []
-
-    def fake_run_dbt(proj, args, on_node=None):
-        ran.append(args)
-        if args[0] == "docs":
-            raise DbtCommandError("no warehouse")
         write_artifacts(proj, shop_manifest())
         return DbtRun(command=["dbt", *args], success=True)
 
     monkeypatch.setattr("dwml_py.dbt_runner.run_dbt", fake_run_dbt)
     cat = Catalog.load(project, refresh=True)
-    assert ran == [["docs", "generate"], ["parse"]]
-    assert any("ran `dbt parse` instead" in n for n in cat.notes)
+    assert ran == [["parse"]]
+    assert "customers" in [n.name for n in cat.nodes()]
+    ran.clear()
+    Catalog.load(project, refresh=True)  # no catalog.json, but the manifest is fresh: no dbt run
+    assert ran == []
+
+
+def test_refresh_names_the_parse_error(tmp_path, monkeypatch):
+    from dwml_py.dbt_runner import DbtRun
+    from dwml_py.errors import DbtCommandError
+
+    project = make_project(tmp_path)
+
+    def fake_run_dbt(proj, args, on_node=None):
+        return DbtRun(command=["dbt", *args], success=False, error="Compilation Error: two models named x")
+
+    monkeypatch.setattr("dwml_py.dbt_runner.run_dbt", fake_run_dbt)
+    with pytest.raises(DbtCommandError) as err:
+        Catalog.load(project, refresh=True)
+    assert "two models named x" in err.value.message
+
+
+class ListWarehouse:
+    """The columns a warehouse would list, and which relations were asked for."""
+
+    def __init__(self, tables):
+        self.tables = tables
+        self.asked = []
+
+    def columns(self, schema, name):
+        self.asked.append((schema, name))
+        return list(self.tables.get((schema, name), []))
+
+
+def test_a_manifest_of_another_project_is_refused(tmp_path):
+    project = make_project(tmp_path)
+    write_artifacts(project, manifest([model("orders", "select 1 as id")], project="jaffle_shop"))
+    with pytest.raises(ConfigError) as err:
+        Catalog.load(project)
+    assert "'jaffle_shop'" in err.value.message and "'shop'" in err.value.message
+    assert "dbt parse" in err.value.hint
+
+
+def test_a_broken_catalog_json_falls_back_to_the_warehouse_and_names_docs_generate(tmp_path):
+    project = make_project(tmp_path)
+    write_artifacts(project, shop_manifest())
+    (project.target_dir / "catalog.json").write_text('{"metadata": {"dbt_schema_version": ')  # half-written
+    warehouse = ListWarehouse({("main", "customers"): [("id", "BIGINT"), ("email", "VARCHAR"), ("status", "VARCHAR")]})
+    cat = Catalog.load(project, warehouse=warehouse)
+    customers = cat.show("customers")
+    assert customers.column_source == "warehouse"
+    assert customers.columns["status"].type == "VARCHAR"  # undocumented in yml, known to the warehouse
+    note = next(n for n in cat.notes if "catalog.json" in n)
+    assert "dbt docs generate" in note and "dbt parse" not in note
+
+
+def test_reading_a_broken_catalog_json_names_docs_generate(tmp_path):
+    from dwml_py.catalog import read_json
+
+    path = tmp_path / "catalog.json"
+    path.write_text("{")
+    with pytest.raises(ConfigError) as err:
+        read_json(path)
+    assert "dbt docs generate" in err.value.hint
+
+
+def test_a_stale_catalog_json_gives_way_to_the_warehouse(tmp_path):
+    project = make_project(tmp_path)
+    write_artifacts(project, shop_manifest(), catalog_json({"model.shop.customers": [("id", "BIGINT")]}))
+    old = time.time() - 1800
+    os.utime(project.target_dir / "catalog.json", (old, old))  # docs generate ran before the last change
+    (project.project_dir / "models" / "customers.sql").write_text("select 1 as id, 'x' as status")
+    os.utime(project.project_dir / "models" / "customers.sql", (old + 60, old + 60))
+    warehouse = ListWarehouse({("main", "customers"): [("id", "BIGINT"), ("status", "VARCHAR")]})
+    cat = Catalog.load(project, warehouse=warehouse)
+    assert cat.show("customers").column_source == "warehouse"
+    assert "status" in cat.show("customers").columns
+
+
+def test_a_relation_missing_from_catalog_json_is_read_from_the_warehouse(tmp_path):
+    project = make_project(tmp_path)
+    write_artifacts(project, shop_manifest(), catalog_json({"model.shop.customers": [("id", "BIGINT")]}))
+    warehouse = ListWarehouse({("main", "orders"): [("id", "BIGINT"), ("customer_id", "BIGINT")]})
+    cat = Catalog.load(project, warehouse=warehouse)
+    assert cat.show("customers").column_source == "catalog"
+    assert cat.show("orders").column_source == "warehouse" and "customer_id" in cat.show("orders").columns
+
+
+def test_a_model_not_built_is_known_as_such(tmp_path):
+    project = make_project(tmp_path)
+    write_artifacts(project, shop_manifest())
+    cat = Catalog.load(project, warehouse=ListWarehouse({}))
+    orders = cat.show("orders")
+    assert orders.built is False and orders.column_source == "yml"
+    with pytest.raises(NotFoundError) as err:
+        cat.require_built(orders)
+    assert "not built" in err.value.message
+    assert "dbt run --select orders" in err.value.hint
+    assert Catalog.from_dicts(shop_manifest()).show("orders").built is None  # no warehouse: unknown
 
 
 # -- nodes --------------------------------------------------------------------------------------
@@ -368,6 +445,57 @@ def test_search_filters_and_limits(cat):
         cat.search("email", resource_types=["modle"])
     with pytest.raises(InputError, match="empty"):
         cat.search("  ")
+
+
+def healthcare_manifest():
+    """A patients model whose PII carries no meta or tags, as in a large project nobody tagged."""
+    names = ["patient_id", "first_name", "birth_date", "social_security_number", "email", "address",
+             "visit_count", "contact"]
+    patients = model("patients", "select 1", columns=[column(n) for n in names])
+    return manifest([patients])
+
+
+def test_pii_is_recognised_by_column_names_without_meta_or_tags():
+    patients = Catalog.from_dicts(healthcare_manifest()).show("patients")
+    assert {c.name for c in patients.columns.values() if c.pii} == {
+        "first_name", "birth_date", "social_security_number", "email", "address"}
+    assert patients.columns["social_security_number"].pii_evidence == ["name: social_security (national_id)"]
+    assert patients.columns["social_security_number"].to_dict()["pii"] is True
+
+
+def test_search_for_a_pii_term_finds_columns_of_that_kind():
+    cat = Catalog.from_dicts(healthcare_manifest())
+    hits = cat.search("ssn")
+    assert [(h.name, h.column) for h in hits] == [("patients", "social_security_number")]
+    assert hits[0].matched == ["PII national_id by name"]
+    assert ("patients", "birth_date") in [(h.name, h.column) for h in cat.search("dob")]
+    assert {h.column for h in cat.search("pii")} >= {"first_name", "email", "address"}
+
+
+def test_pii_is_recognised_by_sampled_values(tmp_path):
+    from dwml_py.warehouse.duckdb import DuckDBWarehouse
+
+    with DuckDBWarehouse(str(tmp_path / "w.duckdb")) as warehouse:
+        warehouse.execute("create table main.patients as select i as patient_id, 'p' || i || '@example.org' as contact, "
+                          "'note ' || i as visit_note from range(50) t(i)")
+        doc = healthcare_manifest()
+        doc["nodes"]["model.shop.patients"]["database"] = None
+        cat = Catalog.from_dicts(doc, warehouse=warehouse)
+        assert not cat.show("patients").columns["contact"].pii  # the name alone does not say
+        cat.sample_pii(["model.shop.patients"])
+        contact = cat.show("patients").columns["contact"]
+        assert contact.pii and contact.pii_evidence == ["values: 100% of 50 sampled values look like email"]
+        assert not cat.show("patients").columns["visit_note"].pii
+
+
+def test_search_says_how_many_hits_there_were(tmp_path):
+    from dwml_py.tools.catalog_tools import search_catalog
+
+    project = make_project(tmp_path)
+    write_artifacts(project, shop_manifest())
+    found = search_catalog(project, "e", limit=3)
+    assert found["count"] == 3 and found["total"] > 3
+    assert found["truncated"] is True
 
 
 # -- tools --------------------------------------------------------------------------------------

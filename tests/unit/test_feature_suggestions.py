@@ -9,8 +9,9 @@ import pytest
 
 from dwml_py.catalog import Catalog
 from dwml_py.errors import InputError
-from dwml_py.feature_suggestions import (bin_codes, out_of_fold, pii_name_match, relevance, resolve_target,
-                                         sample_base, sample_query, find_joinable, measure_grain, suggest)
+from dwml_py.feature_relevance import bin_codes, out_of_fold, relevance
+from dwml_py.feature_suggestions import (pii_name_match, resolve_target, sample_base, sample_query, find_joinable,
+                                         measure_grain, suggest)
 from dwml_py.warehouse.duckdb import DuckDBWarehouse
 
 DB = "memory"  # DuckDB's name for an in-memory database
@@ -191,3 +192,15 @@ def test_docstring_examples():
     from dwml_py import feature_suggestions
 
     assert doctest.testmod(feature_suggestions).failed == 0
+
+
+def test_a_label_written_as_a_column_of_the_feature_model_is_a_declared_label():
+    """`label: next_year_spend` (a column of the feature model itself, as in a user's shop project)
+    declares a label as much as `label: {model, column}`: another model's outcome, never a feature."""
+    from dwml_py.feature_suggestions import declared_labels
+
+    doc = manifest()
+    doc["nodes"]["model.p.feats"]["config"]["meta"]["dwml"]["models"]["spend"] = {"task": "regression",
+                                                                                  "label": "signal_copy"}
+    labels = {(uid, column) for uid, column, _, _ in declared_labels(Catalog.from_dicts(doc))}
+    assert labels == {("model.p.labels", "churned"), ("model.p.feats", "signal_copy")}

@@ -172,7 +172,10 @@ def test_four_routes_and_violations(people):
     assert cols["age"]["routes"] == ["lineage"] and "birth_date" in cols["age"]["evidence"][0]["detail"]
     assert cols["plan"]["routes"] == ["meta"] and cols["plan"]["classification"] == "restricted"
     assert cols["card"]["routes"] == ["values"] and cols["card"]["pii_types"] == ["payment_card"]
-    assert cols["ip"]["routes"] == ["name", "values"]
+    # crm.people's columns come from the warehouse, and its `ip` says PII by its name: the lineage
+    # route finds what derives from it, as from declared PII
+    assert cols["ip"]["routes"] == ["lineage", "name", "values"]
+    assert "crm.people.ip" in cols["ip"]["evidence"][0]["detail"]
     assert not cols["phone_count"]["pii"] and not cols["notes"]["pii"]
     assert cols["notes"]["classification"] == "internal"  # the model's level
     assert cols["age"]["classification"] == "confidential"  # PII raises internal to confidential
@@ -226,7 +229,7 @@ def test_clean_columns_pass(people):
 def test_value_sampling_can_be_turned_off(people):
     project = write_project(people, vars_={"dwml": {"governance": {"sample_rows": 0}}})
     cols = _by_column(governance_gate(project, "contact_features"))
-    assert not cols["contact_ref"]["pii"] and cols["ip"]["routes"] == ["name"]
+    assert not cols["contact_ref"]["pii"] and cols["ip"]["routes"] == ["lineage", "name"]
     cols = _by_column(governance_gate(write_project(people), "contact_features", sample=False))
     assert not cols["contact_ref"]["pii"]
 

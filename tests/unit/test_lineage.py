@@ -239,3 +239,66 @@ def test_propagation_within_some_nodes_equals_the_whole_catalogs_and_parses_only
         scoped = propagate_tags(cat, "pii", within=within)
         assert scoped == {k: v for k, v in full.items() if k[0] in scope}
         assert set(cat._lineage._models) <= scope < set(cat.unique_ids())
+
+
+def test_one_unresolvable_column_leaves_the_other_columns_their_lineage():
+    """Snowflake lets a select use an alias defined earlier in it (a lateral column alias). With a
+    parent whose columns are unknown, sqlglot cannot tell such an alias from that parent's column
+    and gives up on the whole query; dwml falls back per column."""
+    customers = source("customers", [col("id"), col("amount")])
+    unknown = source("visits", [])  # no yml, no catalog.json: its columns are unknown
+    sql = ("with a as (select c.id, c.amount * 2 as dbl, dbl + 1 as dbl1, v.channel "
+           "from db.raw.customers c join db.raw.visits v on c.id = v.customer_id) "
+           "select id, dbl, dbl1, channel, (select max(zzz) from db.raw.visits) as odd from a")
+    top = model("top", sql, deps=["source.shop.raw.customers", "source.shop.raw.visits"])
+    lin = model_lineage(build([top], [customers, unknown], adapter="snowflake"), "top")
+    assert lin.unavailable is None, lin.unavailable
+    assert lin.upstream("id") == refs(("source.shop.raw.customers", "id"))
+    assert lin.upstream("dbl") == refs(("source.shop.raw.customers", "amount"))
+    # the lateral alias resolves through the column it names
+    assert lin.upstream("dbl1") == refs(("source.shop.raw.customers", "amount"))
+    # (Snowflake folds unquoted names to upper case; the unknown parent has no yml name to map to)
+    assert [(r.node_id, r.column.lower()) for r in lin.upstream("channel")] == [("source.shop.raw.visits", "channel")]
+    assert "zzz" in lin.unresolved[next(k for k in lin.unresolved if k.lower() == "odd")].lower()
+
+
+def test_a_column_whose_source_cannot_be_traced_is_unresolved_alone():
+    customers = source("customers", [col("id"), col("amount")])
+    unknown = source("visits", [])
+    sql = ("with a as (select c.id, c.amount, mystery + 1 as guess from db.raw.customers c "
+           "join db.raw.visits v on c.id = v.customer_id join db.raw.customers c2 on c2.id = c.id) "
+           "select id, amount, guess from a")
+    top = model("top", sql, deps=["source.shop.raw.customers", "source.shop.raw.visits"])
+    lin = model_lineage(build([top], [customers, unknown], adapter="snowflake"), "top")
+    assert lin.unavailable is None, lin.unavailable
+    assert lin.upstream("amount") == refs(("source.shop.raw.customers", "amount"))
+    assert any(k.lower() == "guess" for k in lin.unresolved)
+
+
+def test_compiled_sql_is_parsed_in_the_dialect_of_the_adapter_that_compiled_it():
+    events = source("events", [col("id"), col("v")])
+    top = model("top", None, deps=["source.shop.raw.events"])
+    cat = build([top], [events], adapter="duckdb")  # the manifest came from a DuckDB target
+    cat.add_compiled_code({"model.shop.top": "select id, v:channel::string as channel from db.raw.events"},
+                          adapter_type="snowflake")
+    lin = model_lineage(cat, "top")
+    assert lin.unavailable is None, lin.unavailable
+    assert lin.upstream("channel") == refs(("source.shop.raw.events", "v"))
+
+
+def test_downstream_names_the_children_whose_lineage_is_unknown(cat):
+    uncompiled = model("uncompiled_child", None, deps=["model.shop.mart_customers"], columns=[col("x")])
+    catalog = build([STG_CUSTOMERS, CUSTOMER_ORDERS, MART, uncompiled], [SRC_CUSTOMERS, SRC_ORDERS])
+    result = downstream(catalog, "mart_customers", "ltv_x2")
+    assert result.steps == [] and list(result.unavailable) == ["model.shop.uncompiled_child"]
+
+
+def test_pii_names_are_origins_where_no_declared_pii_reaches():
+    """A column whose name says PII (no meta, no tag) is PII, and so are the columns derived from
+    it; a declared PII column upstream stays the origin of what derives from it."""
+    src = source("people", [col("person_id"), col("social_security_number")])
+    top = model("top", 'select person_id, right(social_security_number, 4) as ssn_tail from "db"."raw"."people"',
+                deps=["source.shop.raw.people"])
+    tagged = propagate_tags(build([top], [src]), "pii")
+    origin = ("source.shop.raw.people", "social_security_number")
+    assert tagged[origin] == origin and tagged[("model.shop.top", "ssn_tail")] == origin

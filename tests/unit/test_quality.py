@@ -238,6 +238,34 @@ def test_a_failure_settles_the_verdict_even_with_skipped_tests(shop):
     assert outcome.failed[0]["model"] == "stg_orders" and outcome.failed[0]["column"] == "id"
 
 
+def _plan(project, manifest=None):
+    from dwml_py.quality import plan_dbt_tests
+
+    manifest = manifest or make_manifest()
+    return plan_dbt_tests(project, manifest, expected_tests(manifest, ancestors(manifest, FEATURES)))
+
+
+def test_only_the_tests_without_a_current_result_are_left_to_run(shop):
+    covers_one = {**make_run_results(), "results": make_run_results()["results"][:3]}
+    plan = _plan(write_project(shop, run_results=covers_one))
+    assert set(plan.current) == {"test.shop.unique_stg_orders_id"}
+    assert plan.missing == ["test.shop.not_null_order_features_customer_id"]
+    assert "does not cover 1 of the 2 tests" in plan.why
+
+
+def test_a_test_that_ran_before_its_model_was_rebuilt_is_run_again_alone(shop):
+    results = make_run_results(order=["model.shop.stg_orders", "test.shop.unique_stg_orders_id",
+                                      "test.shop.not_null_order_features_customer_id", FEATURES])
+    plan = _plan(write_project(shop, run_results=results))
+    assert set(plan.current) == {"test.shop.unique_stg_orders_id"}
+    assert plan.missing == ["test.shop.not_null_order_features_customer_id"]
+
+
+def test_results_of_another_invocation_leave_every_test_to_run(shop):
+    plan = _plan(write_project(shop, run_results=make_run_results(invocation="inv-2")))
+    assert plan.current == {} and len(plan.missing) == 2 and "later dbt command" in plan.why
+
+
 def test_project_files_changed_after_the_tests(shop):
     project = write_project(shop)
     model = shop / "models" / "order_features.sql"
