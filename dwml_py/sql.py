@@ -1,7 +1,9 @@
 """SQL is built as sqlglot expressions and rendered for the target's dialect here, in one place.
 
 User values never enter SQL through string formatting: identifiers go through `ident`/`table`
-(always quoted), values through `literal`.
+(always quoted), values through `literal`. `literal` is also where text enters dwml's tables, so
+it scrubs secrets from profiles.yml out of it (dwml_py.redaction): no table can store one. The
+one statement that must carry a secret (a DuckDB setting from the profile) uses `secret_literal`.
 
 >>> render(select_all(table("dwml", "runs")), "duckdb")
 'SELECT * FROM "dwml"."runs"'
@@ -15,6 +17,8 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+
+from dwml_py.redaction import scrub
 
 # Names of dbt adapter types -> sqlglot dialects.
 ADAPTER_DIALECTS = {
@@ -54,6 +58,14 @@ def literal(value: Any) -> exp.Expression:
         return exp.Boolean(this=value)
     if isinstance(value, (int, float)):
         return exp.Literal.number(value)
+    return exp.Literal.string(scrub(str(value)))
+
+
+def secret_literal(value: Any) -> exp.Expression:
+    """A literal that may hold a secret from the profile, for the warehouse layer's own settings
+    statements only; errors about such a statement must not quote it (see warehouse/duckdb.py)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return literal(value)
     return exp.Literal.string(str(value))
 
 

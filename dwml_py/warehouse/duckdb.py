@@ -74,10 +74,27 @@ class DuckDBWarehouse(Warehouse):
             raise WarehouseError(f"Cannot open the DuckDB file {self.path!r}: {exc}",
                                  hint="check the `path:` of the target in profiles.yml; a file written by a "
                                  "newer DuckDB cannot be read by an older one.") from exc
+        self.read_only = read_only
         for extension in extensions or []:
-            self._run(f"LOAD {sqlmod.render(sqlmod.ident(extension), 'duckdb')}")
+            name = extension.get("name") if isinstance(extension, dict) else extension
+            self._apply(f"LOAD {sqlmod.render(sqlmod.ident(str(name)), 'duckdb')}", f"the extension {name!r}",
+                        "extensions")
         for key, value in (settings or {}).items():
-            self._run(f"SET {sqlmod.render(sqlmod.ident(key), 'duckdb')} = {sqlmod.render(sqlmod.literal(value), 'duckdb')}")
+            self._apply(f"SET {sqlmod.render(sqlmod.ident(key), 'duckdb')} = "
+                        f"{sqlmod.render(sqlmod.secret_literal(value), 'duckdb')}", f"the setting {key!r}", "settings")
+
+    def _apply(self, sql: str, what: str, where: str) -> None:
+        """Run a statement built from the profile. Its SQL may hold a secret, so a refusal names
+        the setting, never the statement or the value."""
+        try:
+            self.con.sql(sql)
+        except duckdb.Error as exc:
+            self.close()
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WarehouseError(f"DuckDB refused {what} from `{where}:` of the target in profiles.yml: {reason}",
+                                 hint=f"check `{where}:` of the target in profiles.yml (`dbt debug` applies the "
+                                 "same settings); a setting may need its extension (e.g. httpfs for s3_*) "
+                                 "installed and loaded first.") from None
 
     @classmethod
     def from_settings(cls, settings: dict) -> "DuckDBWarehouse":

@@ -1,7 +1,9 @@
 """Security properties (issue 12, point 3): artifacts verified before load and untrusted types
 refused even when the checksum matches; secrets from profiles never printed, logged, stored in a
 table or an artifact; the audit log only ever grows. (The REST server's API key, error bodies
-and size limit are tested over HTTP in tests/integration/test_serve.py.)"""
+and size limit are tested over HTTP in tests/integration/test_serve.py.)
+
+Issue 18 added: secrets at any depth of the profile, redacted by value."""
 
 from __future__ import annotations
 
@@ -128,3 +130,68 @@ def test_no_code_path_updates_or_deletes_audit_rows():
     assert not re.search(r"\b(update|delete)\s*\(|\b(update|delete from)\b\s+\w", audit)
     assert "exp.update" not in audit and "exp.delete" not in audit
     assert writers == [], f"modules naming the audit_log table outside audit.py: {writers}"
+
+
+# -- issue 18: secrets at any depth of the profile --
+
+NESTED_SECRET = "s3-nested-5ecret-9d2e"
+
+
+def _profiles_with_nested_secrets(folder: Path, refused: bool) -> Path:
+    """A DuckDB target passing a secret through `settings:`, dbt-duckdb's documented way to give S3
+    credentials. `refused`: a setting DuckDB does not know comes first, so connecting fails on it."""
+    folder.mkdir()
+    first = ("        dwml_unknown_secret_setting: \"{{ env_var('DWML_TEST_SECRET') }}\"\n" if refused else "")
+    (folder / "profiles.yml").write_text(
+        "dwml:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        "      path: \"{{ env_var('DWML_DUCKDB_PATH') }}\"\n      threads: 1\n      settings:\n" + first +
+        "        http_proxy_password: \"{{ env_var('DWML_TEST_SECRET') }}\"\n")
+    return folder
+
+
+def _nowhere_but_the_profile(demo, secret: str) -> None:
+    """`secret` is in no text column of any table, no file of dbt's logs and target, no artifact."""
+    con = duckdb.connect(str(demo["DWML_DUCKDB_PATH"]), read_only=True)
+    try:
+        text_columns = con.sql("select table_schema, table_name, column_name from information_schema.columns "
+                               "where data_type = 'VARCHAR'").fetchall()
+        for schema, table, column in text_columns:
+            found = con.execute(f'select count(*) from "{schema}"."{table}" where "{column}" like ?',
+                                [f"%{secret}%"]).fetchone()[0]
+            assert found == 0, f"{schema}.{table}.{column} holds the secret"
+    finally:
+        con.close()
+    for folder in (demo["DBT_LOG_PATH"], demo["DBT_TARGET_PATH"], demo["DWML_ARTIFACT_DIR"]):
+        for file in Path(folder).rglob("*"):
+            if file.is_file():
+                assert secret.encode() not in file.read_bytes(), file
+
+
+def test_a_refused_nested_setting_never_shows_its_secret(demo, tmp_path, monkeypatch):
+    """The issue's case: DuckDB refuses a `SET` from `settings:` and the failing SQL used to travel
+    into the error of `dwml models list` and `dwml doctor --json`."""
+    monkeypatch.setenv("DWML_TEST_SECRET", NESTED_SECRET)
+    profiles = str(_profiles_with_nested_secrets(tmp_path / "profiles", refused=True))
+    for args in (["models", "list"], ["doctor"], ["runs", "list"], ["status"], ["predict", "churn"],
+                 ["train", "churn", *FAST_XGBOOST]):
+        for extra in ([], ["--json"], ["--debug"]):
+            result = invoke(*args, "--profiles-dir", profiles, *extra)
+            assert result.exit_code == 1, result.output
+            assert NESTED_SECRET not in result.output, (args, extra)
+            if args[0] != "doctor":
+                assert "dwml_unknown_secret_setting" in result.output  # the setting is named, its value never
+    _nowhere_but_the_profile(demo, NESTED_SECRET)
+
+
+def test_nested_profile_secrets_are_never_printed_logged_or_stored(demo, tmp_path, monkeypatch):
+    """A nested setting DuckDB accepts: the whole flow runs with it, and its value appears nowhere."""
+    monkeypatch.setenv("DWML_TEST_SECRET", NESTED_SECRET)
+    profiles = str(_profiles_with_nested_secrets(tmp_path / "profiles", refused=False))
+    outputs = [invoke(*args, "--profiles-dir", profiles, "--json").output
+               for args in (["train", "churn", *FAST_XGBOOST], ["deploy", "churn", "--version", "2"],
+                            ["predict", "churn"], ["doctor"], ["check", "customer_features"])]
+    assert '"version": 2' in outputs[0]  # the commands really ran with this profile
+    assert not [o for o in outputs if NESTED_SECRET in o]
+    _nowhere_but_the_profile(demo, NESTED_SECRET)
+
+
