@@ -98,6 +98,9 @@ def record_event(warehouse, action: str, decision: str, *, object_type: str | No
         raise ValueError(f"action must be a non-empty string such as 'gate.quality', got {action!r}")
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+    from dwml_py.call_context import refuse_write
+
+    refuse_write(f"recording {action!r} in {schema}.{AUDIT_TABLE}")
     ensure_audit_table(warehouse, schema)
     event_id = uuid.uuid4().hex
     occurred_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)

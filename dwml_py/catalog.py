@@ -737,9 +737,13 @@ def compile_missing(project, catalog: Catalog, unique_ids: Iterable[str] | None 
     missing = uncompiled(catalog, unique_ids)
     if not missing:
         return None
+    from dwml_py.call_context import current
     from dwml_py.dbt_runner import run_dbt
 
     names = [catalog.raw(uid).get("name") or uid for uid in missing]
+    if current().read_only:  # compiling writes into target/: say what is missing instead
+        return (f"the manifest has no compiled SQL for {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}, "
+                "so their column lineage is unknown (read-only: not compiled; run `dbt compile`).")
     # Many names make a long command line; past a few dozen, compiling everything is as quick.
     select = ["--select", *names] if len(names) <= 50 else []
     run = run_dbt(project, ["compile", *select], target_path=project.gate_target_dir)

@@ -67,6 +67,10 @@ def run_dbt(project, args: list[str], on_node: Callable[[NodeResult], None] | No
     Raises DbtCommandError when dbt could not run at all (bad project, bad profile, adapter
     missing). Failing models or tests are not an exception: look at `DbtRun.success`.
     """
+    from dwml_py.call_context import refuse_write
+
+    # every dbt command writes (target/, logs/, and the warehouse for run/build/test)
+    refuse_write(f"`dbt {' '.join(args[:1])}` writes dbt's target and log folders")
     try:
         from dbt.cli.main import dbtRunner
     except ImportError as exc:  # pragma: no cover - dbt-core is a hard dependency

@@ -58,6 +58,10 @@ class NotFoundError(InputError):
     """A named object (model, column, run, version) does not exist."""
 
 
+class ReadOnlyError(InputError):
+    """A call would change something, and the session is read-only (`dwml mcp --read-only`)."""
+
+
 class GateRefused(DwmlError):
     """A gate (quality, governance, cost, dbt tests) refused to let the work go on."""
 

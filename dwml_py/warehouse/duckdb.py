@@ -58,7 +58,8 @@ class DuckDBWarehouse(Warehouse):
     def __init__(self, path: str = ":memory:", read_only: bool = False, settings: dict | None = None,
                  extensions: list[str] | None = None):
         self.path = path if path == ":memory:" else str(Path(path).expanduser())
-        if self.path != ":memory:":
+        read_only = read_only and self.path != ":memory:"  # DuckDB has no read-only in-memory database
+        if self.path != ":memory:" and not read_only:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.con = _connect_waiting_for_lock(self.path, read_only)

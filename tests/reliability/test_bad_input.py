@@ -142,3 +142,28 @@ def test_schema_changed_between_training_and_scoring_names_the_columns(demo):
     assert "monthly_price" in out and "numeric" in out
     assert sql_rows(path, "select count(*) from dwml.predictions where batch_id in "
                           "('churn-v1-main.changed', 'churn-v1-main.retyped')") == [(0,)]
+
+
+# -- issue 18, point 6: each a one-line error instead of an unexpected exception or a silent default --
+
+def test_numbers_and_texts_beyond_their_declared_limits_are_refused(demo):
+    """`list_runs {"limit": 10**20}` over MCP ended in "unexpected ConversionException"; `--relation ''`
+    and `--batch-id ''` fell back to the defaults; a 5,000-character batch id was stored."""
+    from dwml_py.call_context import CallContext
+    from dwml_py.errors import InputError
+    from dwml_py.project import Project
+    from dwml_py.tools.registry import load_tools
+
+    path = demo["DWML_DUCKDB_PATH"]
+    with pytest.raises(InputError, match="'limit' must be from 1 to 10,000, got 100000000000000000000"):
+        load_tools()["list_runs"].invoke(Project.locate(), {"limit": 10**20}, context=CallContext(agent=True))
+    assert "'limit' must be from 1 to 10,000" in fails("runs", "list", "--limit", str(10**20))
+    assert "'relation' must not be empty" in fails("predict", "churn", "--relation", "")
+    assert "'batch_id' must not be empty" in fails("predict", "churn", "--batch-id", "")
+    out = fails("predict", "churn", "--batch-id", "b" * 5000)
+    assert "'batch_id' is 5,000 characters long; the limit is 256" in out
+    assert "'seed' must be from 0" in fails("train", "churn", "--seed", "-1")
+    assert sql_rows(path, "select count(*) from dwml.predictions") == [(0,)]
+    assert versions(demo) == [1]
+
+
