@@ -40,6 +40,7 @@ Decisions:
 """
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import logging
@@ -96,7 +97,8 @@ def row_schema(model, entity: list[str], timestamp: str | None, require_entity: 
     """
     from typing import Annotated, Optional, Union
 
-    from pydantic import AllowInfNan, ConfigDict, Field, Strict, StrictBool, StrictInt, StrictStr, create_model
+    from pydantic import (AfterValidator, AllowInfNan, BeforeValidator, ConfigDict, Field, Strict, StrictBool,
+                          StrictStr, create_model)
 
     kinds = {"numeric": Annotated[float, Strict(), AllowInfNan(False)], "boolean": StrictBool,
              "categorical": StrictStr}
@@ -105,13 +107,37 @@ def row_schema(model, entity: list[str], timestamp: str | None, require_entity: 
     for i, feature in enumerate(model.features):
         fields[f"f{i}"] = (Optional[kinds[feature["kind"]]], Field(..., alias=feature["name"]))
         taken.add(feature["name"])
-    key_type = Union[StrictInt, StrictStr]
+    # keys are stored and hashed as 64-bit integers or text: a larger number is the client's error
+    key_type = Union[Annotated[int, Strict(), Field(ge=KEY_MIN, le=KEY_MAX)], StrictStr]
     for i, column in enumerate(c for c in entity if c not in taken):
         fields[f"e{i}"] = (key_type, Field(..., alias=column)) if require_entity \
             else (Optional[key_type], Field(None, alias=column))
     if timestamp and timestamp not in taken and timestamp not in entity:
-        fields["ts"] = (Optional[Union[datetime, date]], Field(None, alias=timestamp))
+        # ISO text only (no epoch numbers), and it must stay a valid date once moved to UTC
+        stamp = Annotated[Union[datetime, date], BeforeValidator(_iso_text), AfterValidator(_utc_in_range)]
+        fields["ts"] = (Optional[stamp], Field(None, alias=timestamp))
     return create_model("Row", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+KEY_MIN, KEY_MAX = -(2**63), 2**63 - 1
+
+
+def _iso_text(value):
+    """The timestamp field takes ISO 8601 text: a number would be read as epoch seconds, which the
+    API promises not to do (no coercion)."""
+    if isinstance(value, (datetime, date)) or value is None:
+        return value
+    if not isinstance(value, str):
+        raise ValueError("should be an ISO 8601 date or datetime as text (e.g. \"2024-03-01\"), not a "
+                         f"{type(value).__name__}")
+    return value
+
+
+def _utc_in_range(value):
+    try:
+        return _as_timestamp(value)
+    except (OverflowError, ValueError):
+        raise ValueError("is outside the years 1-9999 once converted to UTC") from None
 
 
 def _as_timestamp(value) -> datetime | None:
@@ -310,8 +336,10 @@ def _message(version: LoadedVersion, name: str | None, err: dict) -> str:
     if err["type"] in ("missing", "extra_forbidden"):
         return err["msg"]
     if name in version.entity:
-        expected = "The entity key should be an integer or a string"
+        expected = "The entity key should be a 64-bit integer or a string"
     elif name == version.timestamp:
+        if err["type"] == "value_error":  # said by _iso_text or _utc_in_range
+            return f"The timestamp {str(err['msg']).removeprefix('Value error, ')}, got {_short(err.get('input'))}"
         expected = "The timestamp should be an ISO 8601 date or datetime"
     else:
         expected = err["msg"]
@@ -451,6 +479,88 @@ def _api_key_of(headers) -> str | None:
     return given
 
 
+class CatchUnexpected:
+    """ASGI middleware: an unexpected exception becomes one logged line with its traceback and a 500
+    carrying only an error id. (A FastAPI handler for Exception answers too, but Starlette then
+    raises the exception again and the server logs the traceback a second time.)"""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracked(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            response = _internal_error(500, "Internal error; the server log has the detail under this error id.", exc)
+            if not started:  # else the client already has a status line: the log is all we can do
+                await response(scope, receive, send)
+
+
+class _Redacting(logging.Filter):
+    """Secrets from profiles.yml (and the API key) never reach the server log, tracebacks included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from dwml_py.redaction import registered, scrub
+
+        if not registered():
+            return True
+        record.msg = scrub(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+log.addFilter(_Redacting())
+
+
+def _error_responses(*codes: int) -> dict:
+    """The error statuses a route can answer, with their body, for the OpenAPI document."""
+    error = _error_model()
+    described = {
+        400: "Bad input the client can fix (e.g. both version and alias given).",
+        401: "A valid API key is required (only when the server runs with --api-key-env).",
+        404: "The model, version or alias is not served here.",
+        413: "The request body is larger than --max-body-bytes.",
+        422: "The body or a row does not match the model's feature schema; `errors` names each row and field.",
+        500: "An internal error; the server log has the detail under `error_id`.",
+        503: "The warehouse is busy or locked by another writer; retry after Retry-After seconds.",
+    }
+    return {code: {"model": error, "description": described[code]} for code in codes}
+
+
+@functools.cache
+def _error_model():
+    """The body of every error response (pydantic comes with the serve extra)."""
+    from pydantic import BaseModel
+
+    class RowError(BaseModel):
+        row: int | None = None
+        field: str | None = None
+        type: str
+        message: str
+
+    class Error(BaseModel):
+        error: str
+        message: str
+        hint: str | None = None
+        error_id: str | None = None
+        errors: list[RowError] | None = None
+
+    return Error
+
+
 def _error(status: int, exc: DwmlError, **extra):
     from fastapi.responses import JSONResponse
 
@@ -512,6 +622,7 @@ def create_app(project, names: list[str] | None = None, *, alias: str = DEFAULT_
 
     app = FastAPI(title="dwml", lifespan=lifespan, docs_url=None if api_key else "/docs",
                   redoc_url=None, openapi_url=None if api_key else "/openapi.json")
+    app.add_middleware(CatchUnexpected)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.state.store, app.state.prediction_log = store, prediction_log
 
@@ -555,20 +666,17 @@ def create_app(project, names: list[str] | None = None, *, alias: str = DEFAULT_
         response.headers["Retry-After"] = "5"
         return response
 
-    @app.exception_handler(Exception)
-    async def internal(request, exc):
-        return _internal_error(500, "Internal error; the server log has the detail under this error id.", exc)
-
-    @app.get("/health")
+    @app.get("/health", responses=_error_responses(500))
     def health():
         return {"status": "ok", "models": len(store.models),
                 "predictions": prediction_log.stats() if prediction_log is not None else None}
 
-    @app.get("/models", dependencies=[Depends(authorised)])
+    @app.get("/models", dependencies=[Depends(authorised)], responses=_error_responses(401, 413, 500, 503))
     def models():
         return {"models": store.describe(), "challenger_share": router.share}
 
-    @app.get("/models/{name}/versions", dependencies=[Depends(authorised)])
+    @app.get("/models/{name}/versions", dependencies=[Depends(authorised)],
+             responses=_error_responses(401, 404, 413, 500, 503))
     def versions(name: str):
         from dwml_py import model_registry as registry
         from dwml_py.warehouse import connect
@@ -577,11 +685,12 @@ def create_app(project, names: list[str] | None = None, *, alias: str = DEFAULT_
         with connect(project) as warehouse:
             return {"model_name": name, "versions": registry.get_model_versions(warehouse, name)}
 
-    @app.post("/reload", dependencies=[Depends(authorised)])
+    @app.post("/reload", dependencies=[Depends(authorised)], responses=_error_responses(401, 404, 413, 500, 503))
     def reload():
         return {"models": store.load()}
 
-    @app.post("/models/{name}/predict", dependencies=[Depends(authorised)])
+    @app.post("/models/{name}/predict", dependencies=[Depends(authorised)],
+              responses=_error_responses(400, 401, 404, 413, 422, 500, 503))
     def predict(name: str, body: PredictRequest):
         if body.version is not None and body.alias is not None:
             raise InputError(f"Give a version or an alias, not both (got {body.version} and {body.alias!r}).",
@@ -668,6 +777,10 @@ def serve(project, names: list[str] | None = None, *, host: str = "127.0.0.1", p
     import uvicorn
 
     api_key = api_key_from_env(api_key_env)
+    if api_key:
+        from dwml_py.redaction import register
+
+        register([api_key])  # never in the log, whatever a request or an error carries
     app = create_app(project, names, api_key=api_key, **settings)
     _log_to_stderr()
     if api_key is None and host not in ("127.0.0.1", "localhost", "::1"):
