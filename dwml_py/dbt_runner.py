@@ -125,7 +125,8 @@ def _release_duckdb() -> None:
 
 
 def _results(result) -> list:
-    return list(getattr(result, "results", None) or [])
+    """The node results of a run; `dbt run-operation` answers one result without a node."""
+    return [r for r in (getattr(result, "results", None) or []) if getattr(r, "node", None) is not None]
 
 
 def _node_from_result(r) -> NodeResult:

@@ -3,8 +3,9 @@ refused even when the checksum matches; secrets from profiles never printed, log
 table or an artifact; the audit log only ever grows. (The REST server's API key, error bodies
 and size limit are tested over HTTP in tests/integration/test_serve.py.)
 
-Issue 18 added: secrets at any depth of the profile (by value), and writes confined to the
-project and never over a file dwml did not write. Read-only sessions are in test_read_only.py."""
+Issue 18 added: secrets at any depth of the profile (by value), writes confined to the project
+and never over a file dwml did not write, and prediction batches that belong to their source.
+Read-only sessions are in test_read_only.py, REST input in test_rest_input.py."""
 
 from __future__ import annotations
 
@@ -134,7 +135,7 @@ def test_no_code_path_updates_or_deletes_audit_rows():
     assert writers == [], f"modules naming the audit_log table outside audit.py: {writers}"
 
 
-# -- issue 18: secrets at any depth of the profile, writes confined to the project --
+# -- issue 18: secrets at any depth of the profile, writes confined to the project, batch namespaces --
 
 NESTED_SECRET = "s3-nested-5ecret-9d2e"
 
@@ -274,3 +275,40 @@ def test_agents_cannot_write_or_read_outside_the_project(project_copy, tmp_path,
     assert Path(card["path"]) == (project_copy.project_dir / "reports" / "card.html").resolve()
 
 
+def test_a_batch_id_cannot_replace_another_sources_rows(demo):
+    """`dwml predict --batch-id 'dbt:<invocation>:<model>'` replaced every SQL-scored row of that
+    dbt run with batch rows. A batch belongs to its source: batch, sql or rest."""
+    path = demo["DWML_DUCKDB_PATH"]
+    batch = ok("predict", "churn")
+    sql_exec(path, "insert into dwml.predictions select model_name, version, entity_key, snapshot_at, score, "
+                   "predicted_label, 'dbt:inv-1:churn_scores', 'sql', scored_at from dwml.predictions "
+                   f"where batch_id = '{batch['batch_id']}'")
+    sql_exec(path, "insert into dwml.predictions select model_name, version, entity_key, snapshot_at, score, "
+                   "predicted_label, 'rest-20240101T000000-abc', 'rest', scored_at from dwml.predictions "
+                   f"where batch_id = '{batch['batch_id']}' limit 7")
+    before = sql_rows(path, "select source, count(*) from dwml.predictions group by 1 order by 1")
+
+    for taken in ("dbt:inv-1:churn_scores", "rest-20240101T000000-abc"):
+        result = invoke("predict", "churn", "--batch-id", taken)
+        assert result.exit_code == 1 and "reserved for batches of source" in result.output, result.output
+    assert sql_rows(path, "select source, count(*) from dwml.predictions group by 1 order by 1") == before
+
+    # Even a batch id shared across sources (a hand-made one) replaces only the batch source's rows.
+    sql_exec(path, "update dwml.predictions set batch_id = 'shared' where source in ('sql', 'rest')")
+    assert ok("predict", "churn", "--batch-id", "shared")["replaced_rows"] == 0
+    again = ok("predict", "churn", "--batch-id", "shared")
+    assert again["replaced_rows"] == again["rows"] == batch["rows"]
+    counts = dict(sql_rows(path, "select source, count(*) from dwml.predictions where batch_id = 'shared' "
+                                 "group by 1"))
+    assert counts == {"batch": batch["rows"], "sql": batch["rows"], "rest": 7}
+
+    # The dbt side: the macro that replaces a SQL-scored batch removes only rows of source 'sql'.
+    from dwml_py.dbt_runner import run_dbt
+    from dwml_py.project import Project
+
+    run = run_dbt(Project.locate(REPO_ROOT), ["run-operation", "dwml_delete_prediction_batch", "--args",
+                                              "{relation: dwml.predictions, batch_id: shared}"])
+    assert run.success
+    counts = dict(sql_rows(path, "select source, count(*) from dwml.predictions where batch_id = 'shared' "
+                                 "group by 1"))
+    assert counts == {"batch": batch["rows"], "rest": 7}
