@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dwml_py.dbt_artifact_shapes import check_shape
 from dwml_py.errors import ConfigError, DbtCommandError, InputError, NotFoundError, did_you_mean
 
 # Manifest layouts we read: v10 (dbt 1.6), v11 (dbt 1.7), v12 (dbt 1.8 - 1.11).
@@ -38,6 +39,12 @@ _NODE_BONUS = 5  # at the same tier a table outranks one of its columns
 
 
 # -- JSON and schema versions -------------------------------------------------------------
+
+def read_artifact(path: Path, kind: str) -> dict:
+    """A dbt JSON artifact (`kind`: manifest, catalog or run_results), refused unless it is shaped as
+    dbt writes it where dwml reads it (dwml_py.dbt_artifact_shapes)."""
+    return check_shape(read_json(path), kind, str(path))
+
 
 def read_json(path: Path) -> dict:
     """Parse a JSON artifact, with orjson when it happens to be installed (2-3x faster)."""
@@ -204,8 +211,10 @@ class Catalog:
     def __init__(self, manifest: dict, catalog: dict | None = None, *, manifest_path: Path | None = None,
                  catalog_path: Path | None = None, warehouse=None, notes: Iterable[str] = ()):
         where = str(manifest_path) if manifest_path else "the manifest"
+        check_shape(manifest, "manifest", where)
         self.manifest_version = _check_version(manifest, "manifest", SUPPORTED_MANIFEST_VERSIONS, where)
         if catalog is not None:
+            check_shape(catalog, "catalog", str(catalog_path) if catalog_path else "the catalog")
             _check_version(catalog, "catalog", SUPPORTED_CATALOG_VERSIONS,
                            str(catalog_path) if catalog_path else "the catalog")
         self.manifest_path = manifest_path
@@ -283,8 +292,8 @@ class Catalog:
             notes.append(f"no {catalog_path}: column types come "
                          + ("from the warehouse." if warehouse is not None else
                             "from yml `data_type` only (run `dbt docs generate`)."))
-        manifest = read_json(state.path)
-        catalog = read_json(catalog_path) if use_catalog else None
+        manifest = read_artifact(state.path, "manifest")
+        catalog = read_artifact(catalog_path, "catalog") if use_catalog else None
         return cls(manifest, catalog, manifest_path=state.path, catalog_path=catalog_path if use_catalog else None,
                    warehouse=warehouse, notes=notes)
 

@@ -46,7 +46,7 @@ _PLAIN = re.compile(r"^[A-Za-z0-9_.-]+$")  # names that need no quoting inside r
 
 def load_manifest(project) -> dict:
     """manifest.json, after `dbt parse` when it is missing or older than the project's files."""
-    from dwml_py.catalog import read_json
+    from dwml_py.catalog import read_artifact
     from dwml_py.dbt_runner import run_dbt
     from dwml_py.errors import DbtCommandError
     from dwml_py.manifest_state import manifest_state
@@ -59,7 +59,7 @@ def load_manifest(project) -> dict:
                                   "cannot be checked.",
                                   hint="run `dbt parse` to see dbt's error; if it names the exposures file, delete "
                                   "that file and run `dwml docs exposures` again.")
-    return read_json(project.manifest_path)
+    return read_artifact(project.manifest_path, "manifest")
 
 
 class _Refs:

@@ -346,7 +346,7 @@ def reuse_run_results(project, manifest: dict, expected: dict[str, dict],
     was built in that invocation; and no test was skipped (unless another one already failed,
     which settles the verdict).
     """
-    from dwml_py.catalog import read_json
+    from dwml_py.catalog import read_artifact
     from dwml_py.manifest_state import newest_project_file
 
     folder = folder or project.target_dir
@@ -354,7 +354,7 @@ def reuse_run_results(project, manifest: dict, expected: dict[str, dict],
     if not path.is_file():
         return None, f"no {path.name} in {folder}"
     try:
-        results = read_json(path)
+        results = read_artifact(path, "run_results")
     except DwmlError as exc:
         return None, f"{path.name} could not be read ({exc.message})"
     metadata = results.get("metadata") or {}
@@ -398,7 +398,7 @@ def reuse_gate_results(project, model: str) -> DbtTestsOutcome | None:
     """The outcome of an earlier gate's `dbt test` (in project.gate_target_dir) when it is still
     current: the same rules as for target/run_results.json, and no dbt command has written
     target/ since (a later `dbt run` may have rebuilt the data the tests judged)."""
-    from dwml_py.catalog import read_json
+    from dwml_py.catalog import read_artifact
 
     folder = project.gate_target_dir
     results, manifest_path = folder / "run_results.json", folder / "manifest.json"
@@ -407,7 +407,7 @@ def reuse_gate_results(project, model: str) -> DbtTestsOutcome | None:
     if project.manifest_path.is_file() and project.manifest_path.stat().st_mtime > results.stat().st_mtime:
         return None
     try:
-        manifest = read_json(manifest_path)
+        manifest = read_artifact(manifest_path, "manifest")
         uid = _resolve_uid(manifest, model)
     except DwmlError:
         return None
@@ -433,14 +433,14 @@ def run_model_tests(project, model_name: str, why: str) -> tuple[DbtTestsOutcome
     The run writes to project.gate_target_dir, not target/: the project's manifest keeps the
     compiled SQL of every model, which lineage needs, and the next gate can reuse these results
     (see `reuse_gate_results`)."""
-    from dwml_py.catalog import read_json
+    from dwml_py.catalog import read_artifact
     from dwml_py.dbt_runner import run_dbt
 
     # cautious: only tests whose every parent is selected, i.e. the tests about this model and
     # its ancestors; eager selection would also run (and fail on) tests of sibling models.
     run = run_dbt(project, ["test", "--select", f"+{model_name}", "--indirect-selection", "cautious"],
                   target_path=project.gate_target_dir)
-    manifest = read_json(project.gate_target_dir / "manifest.json")
+    manifest = read_artifact(project.gate_target_dir / "manifest.json", "manifest")
     uid = _resolve_uid(manifest, model_name)
     expected = expected_tests(manifest, ancestors(manifest, uid))
     statuses = {n.unique_id: (n.status, n.message, n.failures) for n in run.nodes if n.resource_type == "test"}
@@ -490,11 +490,11 @@ def quality_gate(project, model: str, override: bool = False, reason: str | None
     turns a failing gate into a passing, `overridden` one.
     """
     reason = _check_override(override, reason)
-    from dwml_py.catalog import Catalog, read_json
+    from dwml_py.catalog import Catalog, read_artifact
     from dwml_py.manifest_state import manifest_state
 
     state = manifest_state(project)
-    manifest = read_json(project.manifest_path) if state.exists and not state.stale else None
+    manifest = read_artifact(project.manifest_path, "manifest") if state.exists and not state.stale else None
     uid = _resolve_uid(manifest, model) if manifest is not None else None  # NotFoundError early, before dbt runs
 
     outcome = None

@@ -69,8 +69,9 @@ class DuckDBWarehouse(Warehouse):
                 by = f" by {holder.group(0)}" if holder else ""
                 raise WarehouseError(f"Cannot open {self.path!r}: it is locked{by} (waited {_lock_wait_seconds():g} s).",
                                      hint=_lock_hint(self.path)) from exc
-            raise WarehouseError(f"Cannot open the DuckDB file {self.path!r}: {exc}",
-                                 hint="check the `path:` of the target in profiles.yml.") from exc
+            raise WarehouseError(f"Cannot open the DuckDB file {self.path!r}: {str(exc).strip().splitlines()[0]}",
+                                 hint="check the `path:` of the target in profiles.yml; a file that exists may be "
+                                 "damaged or cut short: restore it from a backup, or rebuild it with `dbt build`.") from exc
         except duckdb.Error as exc:
             raise WarehouseError(f"Cannot open the DuckDB file {self.path!r}: {exc}",
                                  hint="check the `path:` of the target in profiles.yml; a file written by a "
@@ -102,27 +103,63 @@ class DuckDBWarehouse(Warehouse):
         return cls(path=str(settings.get("path", ":memory:")), settings=settings.get("settings"),
                    extensions=settings.get("extensions"))
 
+    def _fail(self, exc: Exception, sql: str, what: str) -> WarehouseError:
+        text = str(exc).strip()
+        if isinstance(exc, duckdb.IOException) or text.startswith("IO Error"):
+            # not the statement's fault: the file (cut short, damaged) or the disk under it
+            first = text.splitlines()[0] if text else type(exc).__name__
+            return WarehouseError(f"DuckDB could not read or write the file {self.path!r}: {first}",
+                                  hint="the file may be damaged or cut short (a copy that did not finish, a full "
+                                  "disk): restore it from a backup, or rebuild it with `dbt build` and rerun "
+                                  "dwml's steps.")
+        return WarehouseError(f"DuckDB refused a {what}: {text}\nSQL: {sql[:500]}",
+                              hint="this is likely a dwml bug if the SQL was generated; please report it "
+                              "with the SQL above.")
+
     def _run(self, sql: str, *, what: str = "statement"):
         try:
             return self.con.sql(sql)
         except duckdb.Error as exc:
-            raise WarehouseError(f"DuckDB refused a {what}: {exc}\nSQL: {sql[:500]}",
-                                 hint="this is likely a dwml bug if the SQL was generated; please report it "
-                                 "with the SQL above.") from exc
+            raise self._fail(exc, sql, what) from exc
 
     def execute(self, statement) -> None:
         self._run(self.render(statement))
 
     def fetch_arrow(self, query) -> pa.Table:
-        relation = self._run(self.render(query), what="query")
-        return relation.to_arrow_table() if relation is not None else pa.table({})
+        sql = self.render(query)
+        relation = self._run(sql, what="query")
+        if relation is None:
+            return pa.table({})
+        try:  # a relation runs when it is fetched: reading a damaged file fails here, not in _run
+            return relation.to_arrow_table()
+        except (duckdb.Error, pa.ArrowException) as exc:
+            raise self._fail(exc, sql, "query") from None
 
     def fetch_batches(self, query, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
-        relation = self._run(self.render(query), what="query")
+        sql = self.render(query)
+        relation = self._run(sql, what="query")
         if relation is None:
             return iter(())
-        reader = relation.to_arrow_reader(batch_size)
-        return iter(reader)
+        try:
+            reader = relation.to_arrow_reader(batch_size)
+        except (duckdb.Error, pa.ArrowException) as exc:
+            raise self._fail(exc, sql, "query") from None
+        return self._stream(reader, sql)
+
+    def _stream(self, reader, sql: str) -> Iterator[pa.RecordBatch]:
+        error = None
+        try:
+            for batch in reader:
+                yield batch
+        except (duckdb.Error, pa.ArrowException) as exc:
+            error = self._fail(exc, sql, "query")
+        finally:
+            # the reader holds DuckDB's database open: let it go before any error travels up
+            with contextlib.suppress(Exception):
+                reader.close()
+            del reader
+        if error is not None:
+            raise error
 
     @contextlib.contextmanager
     def registered(self, data: pa.Table):
@@ -158,14 +195,21 @@ class DuckDBWarehouse(Warehouse):
 
     @contextlib.contextmanager
     def transaction(self):
-        self.con.begin()
+        try:
+            self.con.begin()
+        except duckdb.Error as exc:
+            raise self._fail(exc, "BEGIN", "transaction") from None
         try:
             yield self
         except BaseException:
-            self.con.rollback()
+            with contextlib.suppress(duckdb.Error):
+                self.con.rollback()
             raise
         else:
-            self.con.commit()
+            try:
+                self.con.commit()
+            except duckdb.Error as exc:
+                raise self._fail(exc, "COMMIT", "commit") from None
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
