@@ -33,8 +33,8 @@ def connect(project, read_only: bool = False):
         from dwml_py.warehouse.spark import SparkWarehouse
 
         # dbt-spark's session method: the SparkSession of this process, shared with in-process dbt.
-        # Spark has no read-only session; read-only calls are held to reading by the tool registry.
-        return SparkWarehouse.from_settings(dict(profile.settings))
+        # Spark has no read-only session: the warehouse object refuses dwml's writes itself.
+        return SparkWarehouse.from_settings(dict(profile.settings), read_only=read_only)
     raise ConfigError(
         f"Target {profile.target_name!r} uses the dbt adapter {profile.adapter_type!r}, which dwml "
         f"does not support yet.",
