@@ -40,21 +40,21 @@ Decisions:
 """
 
 import contextlib
-import functools
 import hashlib
 import hmac
 import logging
 import os
 import random
 import threading
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
 import pyarrow as pa
 
-from dwml_py.errors import ConfigError, DwmlError, InputError, NotFoundError, WarehouseError, did_you_mean
+from dwml_py.errors import ConfigError, InputError, NotFoundError, WarehouseError, did_you_mean
+from dwml_py.serving_http import (BodyLimit, CatchUnexpected, api_key_of, error_response, error_responses,
+                                  internal_error)
 
 DEFAULT_ALIAS = "production"
 MAX_BODY_BYTES = 1_048_576
@@ -428,154 +428,6 @@ def prediction_rows(version: LoadedVersion, rows: list[dict], scores, labels, ke
 
 # -- the app ----------------------------------------------------------------------------------------
 
-class BodyLimit:
-    """ASGI middleware: 413 for a request body over `limit` bytes (declared or streamed)."""
-
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            return await self._too_large(scope, receive, send)
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            size += len(message.get("body", b""))
-            if size > self.limit:
-                return await self._too_large(scope, receive, send)
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _too_large(self, scope, receive, send):
-        from starlette.responses import JSONResponse
-
-        response = JSONResponse(status_code=413, content={
-            "error": "PayloadTooLarge", "message": f"The request body is over {self.limit:,} bytes.",
-            "hint": "send fewer rows per request."})
-        await response(scope, receive, send)
-
-
-def _api_key_of(headers) -> str | None:
-    given = headers.get("x-api-key")
-    if given is None:
-        scheme, _, token = (headers.get("authorization") or "").partition(" ")
-        given = token.strip() if scheme.lower() == "bearer" else None
-    return given
-
-
-class CatchUnexpected:
-    """ASGI middleware: an unexpected exception becomes one logged line with its traceback and a 500
-    carrying only an error id. (A FastAPI handler for Exception answers too, but Starlette then
-    raises the exception again and the server logs the traceback a second time.)"""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        started = False
-
-        async def tracked(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracked)
-        except Exception as exc:
-            response = _internal_error(500, "Internal error; the server log has the detail under this error id.", exc)
-            if not started:  # else the client already has a status line: the log is all we can do
-                await response(scope, receive, send)
-
-
-class _Redacting(logging.Filter):
-    """Secrets from profiles.yml (and the API key) never reach the server log, tracebacks included."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from dwml_py.redaction import registered, scrub
-
-        if not registered():
-            return True
-        record.msg = scrub(record.getMessage())
-        record.args = None
-        if record.exc_info:
-            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return True
-
-
-log.addFilter(_Redacting())
-
-
-def _error_responses(*codes: int) -> dict:
-    """The error statuses a route can answer, with their body, for the OpenAPI document."""
-    error = _error_model()
-    described = {
-        400: "Bad input the client can fix (e.g. both version and alias given).",
-        401: "A valid API key is required (only when the server runs with --api-key-env).",
-        404: "The model, version or alias is not served here.",
-        413: "The request body is larger than --max-body-bytes.",
-        422: "The body or a row does not match the model's feature schema; `errors` names each row and field.",
-        500: "An internal error; the server log has the detail under `error_id`.",
-        503: "The warehouse is busy or locked by another writer; retry after Retry-After seconds.",
-    }
-    return {code: {"model": error, "description": described[code]} for code in codes}
-
-
-@functools.cache
-def _error_model():
-    """The body of every error response (pydantic comes with the serve extra)."""
-    from pydantic import BaseModel
-
-    class RowError(BaseModel):
-        row: int | None = None
-        field: str | None = None
-        type: str
-        message: str
-
-    class Error(BaseModel):
-        error: str
-        message: str
-        hint: str | None = None
-        error_id: str | None = None
-        errors: list[RowError] | None = None
-
-    return Error
-
-
-def _error(status: int, exc: DwmlError, **extra):
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse(status_code=status, content={**exc.to_dict(), **extra})
-
-
-def _internal_error(status: int, message: str, exc: BaseException):
-    from fastapi.responses import JSONResponse
-
-    error_id = uuid.uuid4().hex[:12]
-    log.error("error %s: %s: %s", error_id, type(exc).__name__, exc, exc_info=exc)
-    return JSONResponse(status_code=status, content={"error": "InternalError", "message": message,
-                                                     "error_id": error_id})
-
-
 def create_app(project, names: list[str] | None = None, *, alias: str = DEFAULT_ALIAS, api_key: str | None = None,
                challenger: str | int | None = None, challenger_share: float = 0.0, seed: int = 0,
                log_predictions: bool = True, flush_rows: int = 1000, flush_seconds: float = 5.0,
@@ -615,7 +467,7 @@ def create_app(project, names: list[str] | None = None, *, alias: str = DEFAULT_
     def authorised(request: Request):
         if expected is None:
             return
-        given = _api_key_of(request.headers)
+        given = api_key_of(request.headers)
         # compare_digest on bytes: constant time whatever the key's length and characters
         if given is None or not hmac.compare_digest(given.encode(), expected):
             raise _Unauthorised()
@@ -641,42 +493,43 @@ def create_app(project, names: list[str] | None = None, *, alias: str = DEFAULT_
 
     @app.exception_handler(RowErrors)
     async def row_errors(request, exc: RowErrors):
-        return _error(422, exc, errors=exc.errors)
+        return error_response(422, exc, errors=exc.errors)
 
     @app.exception_handler(RequestValidationError)
     async def body_errors(request, exc: RequestValidationError):
         errors = [{"row": None, "field": ".".join(str(p) for p in e["loc"] if p != "body") or None,
                    "type": e["type"], "message": e["msg"]} for e in exc.errors()]
-        return _error(422, InputError(f"Invalid request body: {errors[0]['field'] or 'body'}: {errors[0]['message']}.",
-                                      hint='send {"rows": [{feature: value, ...}], "version": N or "alias": A}.'),
-                      errors=errors)
+        return error_response(422, InputError(f"Invalid request body: {errors[0]['field'] or 'body'}: "
+                                              f"{errors[0]['message']}.",
+                                              hint='send {"rows": [{feature: value, ...}], "version": N or '
+                                              '"alias": A}.'), errors=errors)
 
     @app.exception_handler(NotFoundError)
     async def not_found(request, exc):
-        return _error(404, exc)
+        return error_response(404, exc)
 
     @app.exception_handler(InputError)
     async def bad_input(request, exc):
-        return _error(400, exc)
+        return error_response(400, exc)
 
     @app.exception_handler(WarehouseError)
     async def warehouse_unavailable(request, exc):
-        response = _internal_error(503, "The warehouse is unavailable (busy or locked by another writer); "
+        response = internal_error(503, "The warehouse is unavailable (busy or locked by another writer); "
                                    "retry shortly.", exc)
         response.headers["Retry-After"] = "5"
         return response
 
-    @app.get("/health", responses=_error_responses(500))
+    @app.get("/health", responses=error_responses(500))
     def health():
         return {"status": "ok", "models": len(store.models),
                 "predictions": prediction_log.stats() if prediction_log is not None else None}
 
-    @app.get("/models", dependencies=[Depends(authorised)], responses=_error_responses(401, 413, 500, 503))
+    @app.get("/models", dependencies=[Depends(authorised)], responses=error_responses(401, 413, 500, 503))
     def models():
         return {"models": store.describe(), "challenger_share": router.share}
 
     @app.get("/models/{name}/versions", dependencies=[Depends(authorised)],
-             responses=_error_responses(401, 404, 413, 500, 503))
+             responses=error_responses(401, 404, 413, 500, 503))
     def versions(name: str):
         from dwml_py import model_registry as registry
         from dwml_py.warehouse import connect
@@ -685,12 +538,12 @@ def create_app(project, names: list[str] | None = None, *, alias: str = DEFAULT_
         with connect(project) as warehouse:
             return {"model_name": name, "versions": registry.get_model_versions(warehouse, name)}
 
-    @app.post("/reload", dependencies=[Depends(authorised)], responses=_error_responses(401, 404, 413, 500, 503))
+    @app.post("/reload", dependencies=[Depends(authorised)], responses=error_responses(401, 404, 413, 500, 503))
     def reload():
         return {"models": store.load()}
 
     @app.post("/models/{name}/predict", dependencies=[Depends(authorised)],
-              responses=_error_responses(400, 401, 404, 413, 422, 500, 503))
+              responses=error_responses(400, 401, 404, 413, 422, 500, 503))
     def predict(name: str, body: PredictRequest):
         if body.version is not None and body.alias is not None:
             raise InputError(f"Give a version or an alias, not both (got {body.version} and {body.alias!r}).",
