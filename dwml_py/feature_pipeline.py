@@ -25,7 +25,8 @@ from sqlglot import exp
 
 from dwml_py import sql as sqlmod
 from dwml_py.errors import InputError, NotFoundError
-from dwml_py.file_output import CHECKSUM_MARK, checksum, confined, edited_by_hand, stamp, write_files  # noqa: F401
+# edited_by_hand and write_files are used by callers of this module (scoring_scaffold, feature_tools, tests)
+from dwml_py.file_output import confined, edited_by_hand, stamp, write_files  # noqa: F401
 from dwml_py.feature_suggestions import (DEFAULT_SAMPLE_SIZE, JoinPlan, TargetSpec, declared_labels, find_joinable,
                                          lineage_leakage, measure_grain, pii_reasons, relation_of, resolve_target,
                                          split_column_ref, suggest)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from dwml_py.progress import SILENT
 from dwml_py.scoring_scaffold import DEFAULT_DIRECTORY as DEFAULT_SCAFFOLD_DIR
-from dwml_py.tools.registry import PATH_MAX, TEXT_MAX, TOOLS, VERSION, Param
+from dwml_py.tools.registry import PATH_MAX, TOOLS, VERSION, Param
 
 
 @TOOLS.tool("deploy_model", cli=("deploy",), read_only=False)

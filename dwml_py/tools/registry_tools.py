@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from dwml_py import model_registry as registry
 from dwml_py import sql as sqlmod
 from dwml_py import tracking
-from dwml_py.tools.registry import TEXT_MAX, TOOLS, Param
+from dwml_py.tools.registry import TOOLS, Param
 
 # The columns `runs list` shows per run; `runs show` has everything.
 _RUN_SUMMARY = ("run_id", "experiment", "model_name", "status", "stale", "started_at", "finished_at", "algorithm",
