@@ -202,7 +202,7 @@ def _bounded_memory(warehouse):
 
 def _set_memory_limit(value: str) -> exp.Set:
     return exp.Set(expressions=[exp.SetItem(this=exp.EQ(this=exp.column("memory_limit"),
-                                                        expression=sqlmod.literal(value)))])
+                                                        expression=sqlmod.setting_literal(value)))])
 
 
 def _slices(batches, size: int):

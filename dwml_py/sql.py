@@ -2,8 +2,9 @@
 
 User values never enter SQL through string formatting: identifiers go through `ident`/`table`
 (always quoted), values through `literal`. `literal` is also where text enters dwml's tables, so
-it scrubs secrets from profiles.yml out of it (dwml_py.redaction): no table can store one. The
-one statement that must carry a secret (a DuckDB setting from the profile) uses `secret_literal`.
+it scrubs secrets from profiles.yml out of it (dwml_py.redaction): no table can store one. Settings
+statements, which must reach the engine as they are (a DuckDB setting from the profile may be a
+secret), use `setting_literal`.
 
 >>> render(select_all(table("dwml", "runs")), "duckdb")
 'SELECT * FROM "dwml"."runs"'
@@ -61,9 +62,10 @@ def literal(value: Any) -> exp.Expression:
     return exp.Literal.string(scrub(str(value)))
 
 
-def secret_literal(value: Any) -> exp.Expression:
-    """A literal that may hold a secret from the profile, for the warehouse layer's own settings
-    statements only; errors about such a statement must not quote it (see warehouse/duckdb.py)."""
+def setting_literal(value: Any) -> exp.Expression:
+    """A literal for a settings statement (SET), not scrubbed: its value may be a secret from the
+    profile, or happen to equal one. Errors about such a statement must not quote it (see
+    warehouse/duckdb.py)."""
     if value is None or isinstance(value, (bool, int, float)):
         return literal(value)
     return exp.Literal.string(str(value))

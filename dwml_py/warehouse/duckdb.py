@@ -83,7 +83,7 @@ class DuckDBWarehouse(Warehouse):
                         "extensions")
         for key, value in (settings or {}).items():
             self._apply(f"SET {sqlmod.render(sqlmod.ident(key), 'duckdb')} = "
-                        f"{sqlmod.render(sqlmod.secret_literal(value), 'duckdb')}", f"the setting {key!r}", "settings")
+                        f"{sqlmod.render(sqlmod.setting_literal(value), 'duckdb')}", f"the setting {key!r}", "settings")
 
     def _apply(self, sql: str, what: str, where: str) -> None:
         """Run a statement built from the profile. Its SQL may hold a secret, so a refusal names

@@ -148,7 +148,10 @@ def _profiles_with_nested_secrets(folder: Path, refused: bool) -> Path:
     (folder / "profiles.yml").write_text(
         "dwml:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
         "      path: \"{{ env_var('DWML_DUCKDB_PATH') }}\"\n      threads: 1\n      settings:\n" + first +
-        "        http_proxy_password: \"{{ env_var('DWML_TEST_SECRET') }}\"\n")
+        "        http_proxy_password: \"{{ env_var('DWML_TEST_SECRET') }}\"\n"
+        # a nested value is masked wherever it appears, so this one equals a setting dwml itself
+        # makes (batch scoring's memory limit): settings statements must still reach DuckDB intact
+        "        memory_limit: 384MB\n")
     return folder
 
 

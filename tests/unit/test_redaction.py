@@ -60,7 +60,7 @@ def test_sql_literals_cannot_carry_a_secret_into_a_table():
     redaction.register(["it's-secret-0012"])
     assert sqlmod.render(sqlmod.literal("error: it's-secret-0012"), "duckdb") == "'error: ****'"
     # the warehouse layer's own settings statement still gets the value
-    assert sqlmod.render(sqlmod.secret_literal("it's-secret-0012"), "duckdb") == "'it''s-secret-0012'"
+    assert sqlmod.render(sqlmod.setting_literal("it's-secret-0012"), "duckdb") == "'it''s-secret-0012'"
 
 
 def test_masked_settings_and_json_data_keep_their_shape():
