@@ -136,6 +136,9 @@ class ArtifactStore:
                              hint="serialise the object first (dump_xgboost, dump_sklearn), or pass a file path "
                              "to run.log_artifact.")
         check_artifact_name(name)
+        from dwml_py.call_context import refuse_write
+
+        refuse_write(f"storing the artifact {name!r}")
         data = bytes(data)
         digest = sha256_hex(data)
         final = self.path_for(digest, name)

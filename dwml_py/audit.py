@@ -5,8 +5,9 @@ and there is no function that updates or deletes one. Who did it is `current_act
 DWML_ACTOR environment variable (set by the agent server to the calling agent or user), else the
 operating-system user. Timestamps are UTC without a time zone, like every dwml table.
 
-Nothing secret goes in: keys that name a secret (password, token, ... from
-dwml_py.profiles.SECRET_KEYS) are masked wherever they occur in `details` or `reasons`.
+Nothing secret goes in: keys that name a secret (password, token, ...) are masked wherever they
+occur in `details` or `reasons`, and secret values from profiles.yml are scrubbed from every
+string (dwml_py.redaction).
 
 >>> from dwml_py.warehouse.duckdb import DuckDBWarehouse
 >>> wh = DuckDBWarehouse(":memory:")
@@ -29,12 +30,16 @@ from typing import Any
 from sqlglot import exp
 
 from dwml_py import sql as sqlmod
-from dwml_py.profiles import SECRET_KEYS
+from dwml_py.redaction import scrub
 from dwml_py.tables import DWML_SCHEMA, TABLES, add_column_statement, create_table_statement
 
 AUDIT_TABLE = "audit_log"
 ACTOR_ENV = "DWML_ACTOR"
 REDACTED = "****"
+# Keys whose values are masked in details and reasons (a narrower list than a profile's credential
+# words: details hold keys like `passed` and `entity_key`, which are no secrets).
+SECRET_KEYS = {"password", "pass", "token", "private_key", "private_key_passphrase", "secret",
+               "client_secret", "keyfile_json", "refresh_token", "api_key"}
 # Decisions the log uses; anything else is refused so that queries over the log stay simple.
 DECISIONS = ("pass", "fail", "refused", "overridden", "done")
 
@@ -51,12 +56,13 @@ def current_actor() -> str:
 
 
 def redact(value: Any) -> Any:
-    """A copy of `value` with the values of secret-looking keys masked, at any depth."""
+    """A copy of `value` with the values of secret-looking keys masked, at any depth, and secrets
+    from profiles scrubbed from every string."""
     if isinstance(value, dict):
-        return {k: (REDACTED if _is_secret_key(k) else redact(v)) for k, v in value.items()}
+        return {scrub(k): (REDACTED if _is_secret_key(k) else redact(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
-    return value
+    return scrub(value)
 
 
 def _is_secret_key(key) -> bool:
@@ -92,6 +98,9 @@ def record_event(warehouse, action: str, decision: str, *, object_type: str | No
         raise ValueError(f"action must be a non-empty string such as 'gate.quality', got {action!r}")
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+    from dwml_py.call_context import refuse_write
+
+    refuse_write(f"recording {action!r} in {schema}.{AUDIT_TABLE}")
     ensure_audit_table(warehouse, schema)
     event_id = uuid.uuid4().hex
     occurred_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)

@@ -8,8 +8,10 @@ whatever the size of the relation (in DuckDB also by a memory_limit for the run,
 `SCORING_MEMORY_LIMIT`). XGBoost inputs are built with pyarrow/numpy
 (preprocessing.DirectTransform), equal to the stored ColumnTransformer's.
 
-Re-running a batch replaces it. Each scored slice is committed into a staging table of its own
-run (in DuckDB a temporary table, elsewhere `dwml._predictions_staging_<id>`; see _Staging), so
+Re-running a batch replaces it: only its rows of source 'batch' (dwml_py.prediction_batches), so
+a batch id can never replace rows that dbt or the REST server scored. Each scored slice is
+committed into a staging table of its own run (in DuckDB a temporary table, elsewhere
+`dwml._predictions_staging_<id>`; see _Staging), so
 the engine never holds millions of uncommitted rows; at the end one short transaction deletes the
 batch's old rows and moves the staged ones into dwml.predictions, and the staging table is
 dropped. The relation is read on a second connection, so the stream and the writes do not
@@ -34,6 +36,7 @@ from dwml_py import model_registry as registry
 from dwml_py import sql as sqlmod
 from dwml_py.entity_keys import entity_keys
 from dwml_py.errors import InputError
+from dwml_py.prediction_batches import batch_filter, check_batch_id
 from dwml_py.progress import SILENT, Progress
 from dwml_py.tables import DWML_SCHEMA
 
@@ -42,11 +45,6 @@ SOURCE = "batch"
 # DuckDB's memory while scoring: one batch streamed in, one written out, and the final move
 # (which spills to the database file beyond it). Peak memory then no longer grows with the table.
 SCORING_MEMORY_LIMIT = "384MB"
-
-
-def _batch_filter(model_name: str, batch_id: str) -> exp.Expression:
-    return exp.and_(sqlmod.column("batch_id").eq(sqlmod.literal(batch_id)),
-                    sqlmod.column("model_name").eq(sqlmod.literal(model_name)))
 
 
 def _count(warehouse, where: exp.Expression) -> int:
@@ -204,7 +202,7 @@ def _bounded_memory(warehouse):
 
 def _set_memory_limit(value: str) -> exp.Set:
     return exp.Set(expressions=[exp.SetItem(this=exp.EQ(this=exp.column("memory_limit"),
-                                                        expression=sqlmod.literal(value)))])
+                                                        expression=sqlmod.setting_literal(value)))])
 
 
 def _slices(batches, size: int):
@@ -247,6 +245,8 @@ def predict(project, name: str, version: int | None = None, alias: str | None = 
     started = time.perf_counter()
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size must be a whole number >= 1, got {batch_size!r}.", hint="e.g. --batch-size 50000")
+    if batch_id is not None:
+        check_batch_id(batch_id, SOURCE)
     if version is not None:
         alias = None  # an explicit version wins over the default alias
     with connect(project) as warehouse:
@@ -263,7 +263,7 @@ def predict(project, name: str, version: int | None = None, alias: str | None = 
         available = [c for c, _ in warehouse.columns(schema, table)]
         actual = match_columns(available, needed, relation_name, f"{name} version {version}")
         rename = dict(zip(actual, needed))
-        batch_id = batch_id or f"{name}-v{version}-{relation_name}"
+        batch_id = batch_id or f"{name}-v{version}-{relation_name}"[:256]
         query = exp.select(*[sqlmod.column(c) for c in actual]).from_(sqlmod.table(schema, table))
 
         rows = batches = 0
@@ -283,9 +283,9 @@ def predict(project, name: str, version: int | None = None, alias: str | None = 
                     rows += out.num_rows
                     batches += 1
                 with warehouse.transaction():  # the swap: short, and all or nothing
-                    replaced = _count(warehouse, _batch_filter(name, batch_id))
-                    warehouse.execute(exp.delete(sqlmod.table(DWML_SCHEMA, PREDICTIONS),
-                                                 where=_batch_filter(name, batch_id)))
+                    batch = batch_filter(SOURCE, batch_id, model_name=name)
+                    replaced = _count(warehouse, batch)
+                    warehouse.execute(exp.delete(sqlmod.table(DWML_SCHEMA, PREDICTIONS), where=batch))
                     if columns:
                         warehouse.execute(_move_rows(staging.table, columns, {
                             "model_name": name, "version": version, "batch_id": batch_id, "source": SOURCE,

@@ -24,7 +24,8 @@ from pathlib import Path
 
 # read_json is imported from here by other modules: the catalog is where artifacts are read
 from dwml_py.dbt_artifacts import (SUPPORTED_CATALOG_VERSIONS, SUPPORTED_MANIFEST_VERSIONS, check_version,
-                                   read_catalog_json, read_json)
+                                   read_artifact, read_catalog_json, read_json)
+from dwml_py.dbt_artifact_shapes import check_shape
 from dwml_py.errors import DbtCommandError, DwmlError, InputError, NotFoundError, did_you_mean
 from dwml_py.pii import DEFAULT_MIN_MATCH_SHARE, DEFAULT_SAMPLE_ROWS
 from dwml_py.relation_columns import RelationColumns
@@ -178,8 +179,10 @@ class Catalog:
                  catalog_path: Path | None = None, warehouse=None, notes: Iterable[str] = (),
                  catalog_current: bool = True, project=None, pii_policy: dict | None = None):
         where = str(manifest_path) if manifest_path else "the manifest"
+        check_shape(manifest, "manifest", where)
         self.manifest_version = check_version(manifest, "manifest", SUPPORTED_MANIFEST_VERSIONS, where)
         if catalog is not None:
+            check_shape(catalog, "catalog", str(catalog_path) if catalog_path else "the catalog")
             check_version(catalog, "catalog", SUPPORTED_CATALOG_VERSIONS,
                            str(catalog_path) if catalog_path else "the catalog")
         self.manifest_path = manifest_path

@@ -7,7 +7,6 @@ alert fired); --debug shows the traceback.
 
 import functools
 import inspect
-import traceback
 import typing
 from dataclasses import dataclass
 from datetime import date
@@ -18,7 +17,7 @@ import typer
 from rich.table import Table
 
 from dwml_py import __version__
-from dwml_py.console import ConsoleProgress, print_error, print_json, render_result, stdout
+from dwml_py.console import ConsoleProgress, print_error, print_json, print_traceback, render_result, stdout
 from dwml_py.errors import DwmlError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -79,7 +78,7 @@ def command(typer_app: typer.Typer, name: str, **kwargs):
                 func(inv, **values)
             except DwmlError as exc:
                 if inv.debug:
-                    traceback.print_exc()
+                    print_traceback()
                 if inv.json:
                     print_json(exc.to_dict())
                 print_error(type(exc).__name__, exc.message, exc.hint)
@@ -88,7 +87,7 @@ def command(typer_app: typer.Typer, name: str, **kwargs):
                 raise
             except Exception as exc:  # an unexpected failure: still one line unless --debug
                 if inv.debug:
-                    traceback.print_exc()
+                    print_traceback()
                 print_error(type(exc).__name__, f"unexpected {type(exc).__name__}: {exc}",
                             "rerun with --debug for the traceback, and please report it.")
                 raise typer.Exit(1) from None

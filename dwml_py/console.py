@@ -1,8 +1,13 @@
-"""How the CLI shows things: progress on stderr, results on stdout, errors as one line + hint."""
+"""How the CLI shows things: progress on stderr, results on stdout, errors as one line + hint.
+
+Everything the CLI writes passes through a stream that scrubs secrets from profiles.yml out of
+it (dwml_py.redaction): results, progress, errors and --debug tracebacks alike.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import sys
 import time
@@ -14,9 +19,40 @@ from rich.console import Console
 from rich.markup import escape
 
 from dwml_py.progress import Progress, Step
+from dwml_py.redaction import registered, scrub, scrub_data
 
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class ScrubbedStream(io.TextIOBase):
+    """sys.stdout or sys.stderr (looked up at each write, so a test runner's capture still works)
+    with secrets scrubbed from whatever is written."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    @property
+    def target(self):
+        return getattr(sys, self._name)
+
+    def write(self, text: str) -> int:
+        self.target.write(scrub(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def isatty(self) -> bool:
+        return bool(getattr(self.target, "isatty", lambda: False)())
+
+    def fileno(self) -> int:
+        return self.target.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.target, "encoding", None) or "utf-8"
+
+
+stdout = Console(file=ScrubbedStream("stdout"), highlight=False, soft_wrap=True)
+stderr = Console(file=ScrubbedStream("stderr"), highlight=False, soft_wrap=True)
 
 
 def _default(value):
@@ -30,7 +66,10 @@ def _default(value):
 
 
 def print_json(payload) -> None:
-    # Plain print, not rich: machine output must not be wrapped or styled.
+    # Plain print, not rich: machine output must not be wrapped or styled. Scrubbed as data, so a
+    # masked value keeps the JSON valid.
+    if registered():
+        payload = scrub_data(json.loads(json.dumps(payload, default=_default)))
     sys.stdout.write(json.dumps(payload, default=_default, indent=2) + "\n")
     sys.stdout.flush()
 
@@ -73,6 +112,13 @@ class ConsoleProgress(Progress):
 
     def info(self, message: str) -> None:
         self.console.print(escape(message))
+
+
+def print_traceback() -> None:
+    """The current exception's traceback (--debug), scrubbed like every other output."""
+    import traceback
+
+    stderr.file.write(traceback.format_exc())
 
 
 def print_error(kind: str, message: str, hint: str | None) -> None:

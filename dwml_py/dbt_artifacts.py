@@ -11,6 +11,7 @@ import json
 import re
 from pathlib import Path
 
+from dwml_py.dbt_artifact_shapes import check_shape
 from dwml_py.errors import ConfigError, DwmlError, NotFoundError
 
 # Manifest layouts we read: v10 (dbt 1.6), v11 (dbt 1.7), v12 (dbt 1.8 - 1.11).
@@ -40,6 +41,12 @@ def read_json(path: Path) -> dict:
         raise ConfigError(f"{str(path)!r} is not valid JSON: {exc}",
                           hint=f"the file is damaged or half-written; rerun "
                                f"{WRITTEN_BY.get(Path(path).name, '`dbt parse`')} to rewrite it.") from exc
+
+
+def read_artifact(path: Path, kind: str) -> dict:
+    """A dbt JSON artifact (`kind`: manifest, catalog or run_results), refused unless it is shaped as
+    dbt writes it where dwml reads it (dwml_py.dbt_artifact_shapes)."""
+    return check_shape(read_json(path), kind, str(path))
 
 
 def schema_version(document: dict, kind: str, where: str = "") -> int:
@@ -82,7 +89,7 @@ def read_catalog_json(path: Path, newest_source: Path | None, have_warehouse: bo
     if not path.is_file():
         return None, False
     try:
-        document = read_json(path)
+        document = read_artifact(path, "catalog")
         check_version(document, "catalog", SUPPORTED_CATALOG_VERSIONS, str(path))
     except DwmlError as exc:
         notes.append(f"{path} could not be read ({exc.message.splitlines()[0][:200]}): columns come from the "

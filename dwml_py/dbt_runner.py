@@ -68,6 +68,10 @@ def run_dbt(project, args: list[str], on_node: Callable[[NodeResult], None] | No
     Raises DbtCommandError when dbt could not run at all (bad project, bad profile, adapter
     missing). Failing models or tests are not an exception: look at `DbtRun.success`.
     """
+    from dwml_py.call_context import refuse_write
+
+    # every dbt command writes (target/, logs/, and the warehouse for run/build/test)
+    refuse_write(f"`dbt {' '.join(args[:1])}` writes dbt's target and log folders")
     try:
         from dbt.cli.main import dbtRunner
     except ImportError as exc:  # pragma: no cover - dbt-core is a hard dependency
@@ -132,7 +136,8 @@ def _release_duckdb() -> None:
 
 
 def _results(result) -> list:
-    return list(getattr(result, "results", None) or [])
+    """The node results of a run; `dbt run-operation` answers one result without a node."""
+    return [r for r in (getattr(result, "results", None) or []) if getattr(r, "node", None) is not None]
 
 
 def _node_from_result(r) -> NodeResult:

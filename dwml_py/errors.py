@@ -3,6 +3,9 @@
 Every error carries a message that says what failed and the value it got, and a `hint`
 that says how to fix it. The CLI prints both on one line each and exits with `exit_code`:
 1 for errors (bad input, set-up), 2 when a gate refused or an alert fired.
+
+No error carries a secret from profiles.yml: message and hint are scrubbed of them when the error
+is made (dwml_py.redaction), whatever text went into them (failing SQL, a driver's message).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ class DwmlError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, hint: str | None = None):
+        from dwml_py.redaction import scrub
+
+        message, hint = scrub(message), scrub(hint)
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -50,6 +56,10 @@ class InputError(DwmlError):
 
 class NotFoundError(InputError):
     """A named object (model, column, run, version) does not exist."""
+
+
+class ReadOnlyError(InputError):
+    """A call would change something, and the session is read-only (`dwml mcp --read-only`)."""
 
 
 class GateRefused(DwmlError):

@@ -14,7 +14,8 @@ An exposure is a leaf of dbt's DAG: predictions are upstream of it in the graph,
 dbt shows what a consumer reads. Every reference is checked against the manifest (refreshed
 with `dbt parse` when stale) before it is written, because an unknown ref would make the whole
 project fail to parse. The file starts with a checksum of its content: once edited by hand it is
-not overwritten without `force` (the same header as the files `dwml features pipeline` writes).
+not overwritten without `force` (the same header as the files `dwml features pipeline` writes),
+and `output` must lie inside the project (dwml_py.file_output).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import yaml
 
 from dwml_py import model_registry as registry
 from dwml_py.errors import DwmlError, InputError
-from dwml_py.feature_pipeline import edited_by_hand, with_header
+from dwml_py.feature_pipeline import with_header
+from dwml_py.file_output import check_replaceable, confined, write_files
 
 EXPOSURE_TYPE = "ml"
 DEFAULT_FILE = Path("exposures") / "dwml_exposures.yml"
@@ -44,7 +46,7 @@ _PLAIN = re.compile(r"^[A-Za-z0-9_.-]+$")  # names that need no quoting inside r
 
 def load_manifest(project) -> dict:
     """manifest.json, after `dbt parse` when it is missing or older than the project's files."""
-    from dwml_py.catalog import read_json
+    from dwml_py.catalog import read_artifact
     from dwml_py.dbt_runner import run_dbt
     from dwml_py.errors import DbtCommandError
     from dwml_py.manifest_state import manifest_state
@@ -57,7 +59,7 @@ def load_manifest(project) -> dict:
                                   "cannot be checked.",
                                   hint="run `dbt parse` to see dbt's error; if it names the exposures file, delete "
                                   "that file and run `dwml docs exposures` again.")
-    return read_json(project.manifest_path)
+    return read_artifact(project.manifest_path, "manifest")
 
 
 class _Refs:
@@ -207,6 +209,14 @@ def default_path(project) -> Path:
     return project.project_dir / str(paths[0]) / DEFAULT_FILE
 
 
+def _read_text(path: Path) -> str | None:
+    """The file's text, or None when it cannot be read as text."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError):
+        return None
+
+
 class _Dumper(yaml.SafeDumper):
     """Multi-line strings (the descriptions) as literal blocks, readable in the yml as in dbt docs."""
 
@@ -223,21 +233,20 @@ def render(exposures: list[dict]) -> str:
 
 
 def write_exposures(project, output: str | Path | None = None, force: bool = False, warehouse=None,
-                    manifest: dict | None = None) -> dict:
+                    manifest: dict | None = None, allow_outside: bool = False) -> dict:
     """Write the exposures file; see the module doc. Unchanged content is not rewritten.
     `manifest`: the parsed manifest.json (default: the project's, refreshed when stale)."""
     from dwml_py.artifacts import ArtifactStore
     from dwml_py.tracking import ensure_once
     from dwml_py.warehouse import connect
 
-    path = Path(output).expanduser() if output else default_path(project)
+    path = Path(str(output)) if output else default_path(project)
     if path.suffix not in (".yml", ".yaml"):
-        raise InputError(f"The exposures file must be a .yml file, got {str(path)!r}.",
+        raise InputError(f"The exposures file must be a .yml file, got {str(path)[:200]!r}.",
                          hint="e.g. --output models/exposures/dwml_exposures.yml")
-    why = None if force else edited_by_hand(path)
-    if why:
-        raise InputError(f"Refusing to overwrite {str(path)!r}: {why}.",
-                         hint="pass --force to replace it (its edits are lost), or --output another file.")
+    path = confined(project, path, "the exposures file", allow_outside=allow_outside)
+    hint = "pass --force to replace it (its edits are lost), or --output another file."
+    check_replaceable(path, force, hint)
     manifest = manifest if manifest is not None else load_manifest(project)
     own = warehouse is None
     warehouse = connect(project) if own else warehouse
@@ -248,10 +257,9 @@ def write_exposures(project, output: str | Path | None = None, force: bool = Fal
         if own:
             warehouse.close()
     text = render(exposures)
-    unchanged = path.is_file() and path.read_text(encoding="utf-8") == text
+    unchanged = path.is_file() and _read_text(path) == text
     if not unchanged:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_files({path: text}, force, hint=hint)
     model_dirs = [(project.project_dir / p).resolve() for p in (project.config.get("model-paths") or ["models"])]
     if not any(path.resolve().is_relative_to(d) for d in model_dirs):
         notes.append(f"{path} is outside the project's model paths: dbt will not read it.")

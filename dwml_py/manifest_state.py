@@ -114,7 +114,7 @@ def check_project_name(project, manifest: dict, path: Path) -> None:
 def read_manifest(project, state: ManifestState | None = None) -> dict:
     """The project's target/manifest.json as a dict: refused when missing, stale or another
     project's, each with the command that fixes it."""
-    from dwml_py.catalog import read_json
+    from dwml_py.dbt_artifacts import read_artifact
     from dwml_py.errors import ConfigError, NotFoundError
 
     state = state or manifest_state(project)
@@ -125,6 +125,6 @@ def read_manifest(project, state: ManifestState | None = None) -> dict:
         raise ConfigError(f"The dbt manifest {str(state.path)!r} is older than {str(state.newest_source)!r}, "
                           "so it may not describe the project as it is.",
                           hint="run `dbt parse` in the project, or pass --refresh.")
-    manifest = read_json(state.path)
+    manifest = read_artifact(state.path, "manifest")
     check_project_name(project, manifest, state.path)
     return manifest

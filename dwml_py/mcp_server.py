@@ -1,10 +1,16 @@
 """`dwml mcp`: the tool registry served to agents over the Model Context Protocol (stdio).
 
 The tools, their descriptions and JSON Schemas come from the registry, so the agent sees
-exactly what the CLI and the Python API offer. A failing tool comes back as a tool error that
-carries the fix hint; the server itself never goes down with it. `--read-only` offers only the
-tools that change nothing. Calls run as actor `agent:mcp` (or DWML_ACTOR), so tools that change
-something record the agent as the caller in the audit log.
+what the CLI and the Python API offer, less the parameters meant for people only (such as
+writing outside the project). A failing tool comes back as a tool error that carries the fix
+hint; the server itself never goes down with it. Every call runs in an agent's CallContext
+(dwml_py.call_context), so the registry refuses what an agent may not do, and each writing call
+is recorded in dwml.audit_log as `tool.<name>`; calls run as actor `agent:mcp` (or DWML_ACTOR).
+
+`--read-only` offers only the tools that change nothing, without their writing parameters
+(e.g. `mark_stale`), and its calls are read-only all the way down: the warehouse is opened
+read-only and dbt and file writes are refused. Results and errors are scrubbed of secrets from
+profiles.yml (dwml_py.redaction).
 
 Needs the optional extra: pip install 'dwml-dbt[mcp]'.
 """
@@ -15,7 +21,9 @@ import json
 import os
 
 from dwml_py import __version__
+from dwml_py.call_context import CallContext
 from dwml_py.errors import ConfigError, DwmlError
+from dwml_py.redaction import scrub, scrub_data
 
 
 def _import_sdk():
@@ -44,21 +52,22 @@ def build_server(project_options: dict, read_only: bool = False):
 
     types, Server, _ = _import_sdk()
     registry = load_tools()
+    context = CallContext(read_only=read_only, agent=True)
     offered = [spec for spec in registry if spec.read_only or not read_only]
 
     def error(message: str):
-        return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+        return types.CallToolResult(content=[types.TextContent(type="text", text=scrub(message))], is_error=True)
 
     async def list_tools(ctx, params):
         return types.ListToolsResult(tools=[
-            types.Tool(name=spec.name, description=spec.description, input_schema=spec.json_schema(),
+            types.Tool(name=spec.name, description=spec.description, input_schema=spec.json_schema(context),
                        annotations=types.ToolAnnotations(read_only_hint=spec.read_only))
             for spec in offered
         ])
 
     def run_tool(spec, arguments: dict) -> dict:
         project = Project.locate(**project_options)
-        return spec.call(project, **arguments)
+        return spec.invoke(project, arguments, context=context)
 
     async def call_tool(ctx, params):
         name, arguments = params.name, dict(params.arguments or {})
@@ -76,7 +85,7 @@ def build_server(project_options: dict, read_only: bool = False):
         except Exception as exc:  # an agent gets a tool error, never a crashed server
             return error(f"unexpected {type(exc).__name__}: {exc}\n"
                          "Hint: this is a dwml bug; run the same call with the CLI and --debug for the traceback.")
-        text = json.dumps(result, default=str)
+        text = json.dumps(scrub_data(result), default=str)
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)],
                                     structured_content=json.loads(text))
 

@@ -11,10 +11,11 @@ connection opened for that flush and closed right after, so between flushes othe
 (the file is still locked by another writer after DWML_LOCK_WAIT_SECONDS, a server is down), the
 batch stays pending with its batch_id, the failure is logged, and the next flush tries again.
 A batch is written as delete + insert of its batch_id in one transaction, so a retry after an
-ambiguous failure never duplicates rows. Pending rows are bounded by `max_pending_rows`: beyond it the oldest batches are dropped
-with an error in the log and counted in `stats()["dropped_rows"]`. What still cannot be written
-at shutdown is saved as Parquet under <artifact dir>/unflushed_predictions/ and the log says how
-to load it.
+ambiguous failure never duplicates rows (and, keyed by source too, never touches another
+source's rows: dwml_py.prediction_batches). Pending rows are bounded by `max_pending_rows`: beyond
+it the oldest batches are dropped with an error in the log and counted in
+`stats()["dropped_rows"]`. What still cannot be written at shutdown is saved as Parquet under
+<artifact dir>/unflushed_predictions/ and the log says how to load it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlglot import exp
 
 from dwml_py import sql as sqlmod
 from dwml_py.batch_scoring import PREDICTIONS
+from dwml_py.prediction_batches import batch_filter
 from dwml_py.tables import DWML_SCHEMA
 
 SOURCE = "rest"
@@ -53,8 +55,7 @@ def write_batch(project, batch_id: str, rows: pa.Table) -> None:
     with connect(project) as warehouse:
         ensure_once(warehouse)
         with warehouse.transaction():
-            warehouse.execute(exp.delete(sqlmod.table(DWML_SCHEMA, PREDICTIONS),
-                                         where=sqlmod.column("batch_id").eq(sqlmod.literal(batch_id))))
+            warehouse.execute(exp.delete(sqlmod.table(DWML_SCHEMA, PREDICTIONS), where=batch_filter(SOURCE, batch_id)))
             warehouse.write_arrow(rows, DWML_SCHEMA, PREDICTIONS)
 
 

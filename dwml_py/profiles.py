@@ -5,6 +5,9 @@ importing dbt-core internals, which change between releases. The search order fo
 profiles.yml is dbt's, with the project directory added because that is where dwml's demo
 keeps its profile: --profiles-dir, DBT_PROFILES_DIR, the working directory, the project
 directory, ~/.dbt.
+
+The secret values of the resolved target (at any depth: see dwml_py.redaction) are registered
+as soon as it is rendered, so nothing dwml prints, logs or stores afterwards can carry them.
 """
 
 from __future__ import annotations
@@ -18,11 +21,8 @@ import yaml
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.nativetypes import NativeEnvironment
 
+from dwml_py import redaction
 from dwml_py.errors import ProfileError, did_you_mean
-
-# Keys whose values must never be printed, logged or written to a table.
-SECRET_KEYS = {"password", "pass", "token", "private_key", "private_key_passphrase", "secret",
-               "client_secret", "keyfile_json", "refresh_token", "api_key"}
 
 
 @dataclass
@@ -35,9 +35,8 @@ class ConnectionProfile:
     searched: list[str] = field(default_factory=list)
 
     def redacted(self) -> dict[str, Any]:
-        """The settings with secrets masked: safe to show or store."""
-        return {k: ("****" if k.lower() in SECRET_KEYS or "secret" in k.lower() else v)
-                for k, v in self.settings.items()}
+        """The settings with secrets masked at any depth: safe to show or store."""
+        return redaction.masked(self.settings)
 
 
 class _MissingEnvVar(Exception):
@@ -47,7 +46,10 @@ class _MissingEnvVar(Exception):
 
 def _env_var(name: str, default: Any = None) -> Any:
     if name in os.environ:
-        return os.environ[name]
+        value = os.environ[name]
+        if name.startswith(redaction.SECRET_ENV_PREFIX):  # dbt's convention: secret wherever it is used
+            redaction.register([value])
+        return value
     if default is not None:
         return default
     raise _MissingEnvVar(name)
@@ -141,6 +143,7 @@ def resolve_profile(project) -> ConnectionProfile:
     except TemplateError as exc:
         raise ProfileError(f"Cannot render target {target!r} of {path}: {exc}",
                            hint="check the Jinja in profiles.yml (dbt debug shows the same).") from exc
+    redaction.register(redaction.secret_values(settings))
     adapter_type = settings.get("type")
     if not adapter_type:
         raise ProfileError(f"Target {target!r} in {path} has no `type:`.",

@@ -351,7 +351,7 @@ def current_results(project, manifest: dict, expected: dict[str, dict],
     last change to the project's files; and the test finished after every node it tests was built
     in that invocation. A skipped test has no result.
     """
-    from dwml_py.catalog import read_json
+    from dwml_py.catalog import read_artifact
     from dwml_py.manifest_state import newest_project_file
 
     folder = folder or project.target_dir
@@ -359,7 +359,7 @@ def current_results(project, manifest: dict, expected: dict[str, dict],
     if not path.is_file():
         return {}, f"no {path.name} in {folder}", {}
     try:
-        results = read_json(path)
+        results = read_artifact(path, "run_results")
     except DwmlError as exc:
         return {}, f"{path.name} could not be read ({exc.message})", {}
     metadata = results.get("metadata") or {}
@@ -422,7 +422,7 @@ def _gate_results(project, expected: dict[str, dict]) -> dict[str, tuple]:
     """Current results of an earlier gate's `dbt test` (in project.gate_target_dir): the same rules
     as for target/run_results.json, judged against the manifest of that run, and no dbt command
     has written target/ since (a later `dbt run` may have rebuilt the data the tests judged)."""
-    from dwml_py.catalog import read_json
+    from dwml_py.catalog import read_artifact
 
     folder = project.gate_target_dir
     results, manifest_path = folder / "run_results.json", folder / "manifest.json"
@@ -431,7 +431,7 @@ def _gate_results(project, expected: dict[str, dict]) -> dict[str, tuple]:
     if project.manifest_path.is_file() and project.manifest_path.stat().st_mtime > results.stat().st_mtime:
         return {}
     try:
-        manifest = read_json(manifest_path)
+        manifest = read_artifact(manifest_path, "manifest")
     except DwmlError:
         return {}
     return current_results(project, manifest, expected, folder)[0]
@@ -478,14 +478,14 @@ def run_model_tests(project, model_name: str, why: str, tests: list[str] | None 
     --indirect-selection cautious`; with `tests` (names), only those. The run writes to
     project.gate_target_dir, not target/: the project's manifest keeps the compiled SQL of every
     model, which lineage needs, and the next gate can reuse these results."""
-    from dwml_py.catalog import read_json
+    from dwml_py.catalog import read_artifact
     from dwml_py.dbt_runner import run_dbt
 
     # cautious: only tests whose every parent is selected, i.e. the tests about this model and
     # its ancestors; eager selection would also run (and fail on) tests of sibling models.
     select = ["--select", *tests] if tests else ["--select", f"+{model_name}", "--indirect-selection", "cautious"]
     run = run_dbt(project, ["test", *select], target_path=project.gate_target_dir)
-    manifest = read_json(project.gate_target_dir / "manifest.json")
+    manifest = read_artifact(project.gate_target_dir / "manifest.json", "manifest")
     statuses = {n.unique_id: (n.status, n.message, n.failures) for n in run.nodes if n.resource_type == "test"}
     return statuses, manifest
 

@@ -294,22 +294,37 @@ def default_output(project, name: str, version: int) -> Path:
     return project.target_dir / "dwml_reports" / f"{name}-v{version}.html"
 
 
-def write_report(data: dict, output: Path) -> dict:
-    """Draw the plots, render the page and write it; the tool's result."""
+def report_path(project, output: str | Path | None, name: str, version: int, force: bool = False,
+                allow_outside: bool = False) -> Path:
+    """Where the card goes: `output` (a file, or a folder for NAME-vN.html) or the default, confined
+    to the project, its target and artifact folders; an existing file dwml did not write is kept
+    unless `force` (dwml_py.file_output)."""
+    from dwml_py.file_output import check_replaceable, confined
+
+    path = confined(project, output if output else default_output(project, name, version), "the report",
+                    allow_outside=allow_outside)
+    if path.is_dir():
+        path = path / f"{name}-v{version}.html"
+    check_replaceable(path, force, "pass --force to replace it, or --output another file.")
+    return path
+
+
+def write_report(data: dict, output: Path, force: bool = False) -> dict:
+    """Draw the plots, render the page and write it to `output` (see `report_path`); the tool's result."""
+    from dwml_py.file_output import stamp, write_files
     from dwml_py.report_html import render_html
     from dwml_py.report_plots import draw_plots
 
     plots = draw_plots(data)
     page = render_html(data, plots)
-    output = Path(output).expanduser()
+    doctype, _, body = page.partition("\n")
+    # the checksum header lets a later run tell its own card (replaced) from a file it must keep
+    page = stamp(body, "html", f"the model card of {data['model_name']} version {data['version']} "
+                 "(`dwml report`)", first_line=doctype)
+    output = Path(output)
     if output.is_dir():
         output = output / f"{data['model_name']}-v{data['version']}.html"
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(page, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"Cannot write the report to {str(output)!r}: {exc.strerror or exc}.",
-                         hint="pass --output with a writable path, e.g. --output churn.html.") from exc
+    write_files({output: page}, force, hint="pass --force to replace it, or --output another file.")
     return {"path": str(output.resolve()), "bytes": len(page.encode("utf-8")), "sections": list(SECTIONS),
             "plots": sorted(plots), "empty_sections": empty_sections(data), "model_name": data["model_name"],
             "version": data["version"], "holdout": {k: data["holdout"].get(k) for k in
@@ -333,17 +348,21 @@ def empty_sections(data: dict) -> list[str]:
 
 
 def create_report(project, name: str, version: int | None = None, alias: str | None = None,
-                  output: str | Path | None = None, rebuild: bool = True, progress: Progress = SILENT) -> dict:
+                  output: str | Path | None = None, rebuild: bool = True, progress: Progress = SILENT,
+                  force: bool = False, allow_outside: bool = False) -> dict:
     """Gather, draw and write the model card of a version; see the module doc."""
     from dwml_py.artifacts import ArtifactStore
     from dwml_py.warehouse import connect
 
     registry.check_name(name, "Model name")
+    if output:  # refused before the minutes of gathering: nothing is written then
+        report_path(project, output, name, version or 0, force=force, allow_outside=allow_outside)
     with connect(project) as warehouse:
         data = gather(warehouse, ArtifactStore.for_project(project), name, version=version, alias=alias,
                       rebuild=rebuild, progress=progress)
+    path = report_path(project, output, name, data["version"], force=force, allow_outside=allow_outside)
     with progress.step("Drawing the plots and writing the page") as step:
-        result = write_report(data, Path(output) if output else default_output(project, name, data["version"]))
+        result = write_report(data, path, force=force)
         step.summary = f"{result['bytes'] / 1024:,.0f} KB"
     return result
 

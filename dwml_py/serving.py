@@ -46,14 +46,15 @@ import logging
 import os
 import random
 import threading
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
 import pyarrow as pa
 
-from dwml_py.errors import ConfigError, DwmlError, InputError, NotFoundError, WarehouseError, did_you_mean
+from dwml_py.errors import ConfigError, InputError, NotFoundError, WarehouseError, did_you_mean
+from dwml_py.serving_http import (BodyLimit, CatchUnexpected, api_key_of, error_response, error_responses,
+                                  internal_error)
 
 DEFAULT_ALIAS = "production"
 MAX_BODY_BYTES = 1_048_576
@@ -96,7 +97,8 @@ def row_schema(model, entity: list[str], timestamp: str | None, require_entity: 
     """
     from typing import Annotated, Optional, Union
 
-    from pydantic import AllowInfNan, ConfigDict, Field, Strict, StrictBool, StrictInt, StrictStr, create_model
+    from pydantic import (AfterValidator, AllowInfNan, BeforeValidator, ConfigDict, Field, Strict, StrictBool,
+                          StrictStr, create_model)
 
     kinds = {"numeric": Annotated[float, Strict(), AllowInfNan(False)], "boolean": StrictBool,
              "categorical": StrictStr}
@@ -105,13 +107,37 @@ def row_schema(model, entity: list[str], timestamp: str | None, require_entity: 
     for i, feature in enumerate(model.features):
         fields[f"f{i}"] = (Optional[kinds[feature["kind"]]], Field(..., alias=feature["name"]))
         taken.add(feature["name"])
-    key_type = Union[StrictInt, StrictStr]
+    # keys are stored and hashed as 64-bit integers or text: a larger number is the client's error
+    key_type = Union[Annotated[int, Strict(), Field(ge=KEY_MIN, le=KEY_MAX)], StrictStr]
     for i, column in enumerate(c for c in entity if c not in taken):
         fields[f"e{i}"] = (key_type, Field(..., alias=column)) if require_entity \
             else (Optional[key_type], Field(None, alias=column))
     if timestamp and timestamp not in taken and timestamp not in entity:
-        fields["ts"] = (Optional[Union[datetime, date]], Field(None, alias=timestamp))
+        # ISO text only (no epoch numbers), and it must stay a valid date once moved to UTC
+        stamp = Annotated[Union[datetime, date], BeforeValidator(_iso_text), AfterValidator(_utc_in_range)]
+        fields["ts"] = (Optional[stamp], Field(None, alias=timestamp))
     return create_model("Row", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+KEY_MIN, KEY_MAX = -(2**63), 2**63 - 1
+
+
+def _iso_text(value):
+    """The timestamp field takes ISO 8601 text: a number would be read as epoch seconds, which the
+    API promises not to do (no coercion)."""
+    if isinstance(value, (datetime, date)) or value is None:
+        return value
+    if not isinstance(value, str):
+        raise ValueError("should be an ISO 8601 date or datetime as text (e.g. \"2024-03-01\"), not a "
+                         f"{type(value).__name__}")
+    return value
+
+
+def _utc_in_range(value):
+    try:
+        return _as_timestamp(value)
+    except (OverflowError, ValueError):
+        raise ValueError("is outside the years 1-9999 once converted to UTC") from None
 
 
 def _as_timestamp(value) -> datetime | None:
@@ -310,8 +336,10 @@ def _message(version: LoadedVersion, name: str | None, err: dict) -> str:
     if err["type"] in ("missing", "extra_forbidden"):
         return err["msg"]
     if name in version.entity:
-        expected = "The entity key should be an integer or a string"
+        expected = "The entity key should be a 64-bit integer or a string"
     elif name == version.timestamp:
+        if err["type"] == "value_error":  # said by _iso_text or _utc_in_range
+            return f"The timestamp {str(err['msg']).removeprefix('Value error, ')}, got {_short(err.get('input'))}"
         expected = "The timestamp should be an ISO 8601 date or datetime"
     else:
         expected = err["msg"]
@@ -400,72 +428,6 @@ def prediction_rows(version: LoadedVersion, rows: list[dict], scores, labels, ke
 
 # -- the app ----------------------------------------------------------------------------------------
 
-class BodyLimit:
-    """ASGI middleware: 413 for a request body over `limit` bytes (declared or streamed)."""
-
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            return await self._too_large(scope, receive, send)
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            size += len(message.get("body", b""))
-            if size > self.limit:
-                return await self._too_large(scope, receive, send)
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _too_large(self, scope, receive, send):
-        from starlette.responses import JSONResponse
-
-        response = JSONResponse(status_code=413, content={
-            "error": "PayloadTooLarge", "message": f"The request body is over {self.limit:,} bytes.",
-            "hint": "send fewer rows per request."})
-        await response(scope, receive, send)
-
-
-def _api_key_of(headers) -> str | None:
-    given = headers.get("x-api-key")
-    if given is None:
-        scheme, _, token = (headers.get("authorization") or "").partition(" ")
-        given = token.strip() if scheme.lower() == "bearer" else None
-    return given
-
-
-def _error(status: int, exc: DwmlError, **extra):
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse(status_code=status, content={**exc.to_dict(), **extra})
-
-
-def _internal_error(status: int, message: str, exc: BaseException):
-    from fastapi.responses import JSONResponse
-
-    error_id = uuid.uuid4().hex[:12]
-    log.error("error %s: %s: %s", error_id, type(exc).__name__, exc, exc_info=exc)
-    return JSONResponse(status_code=status, content={"error": "InternalError", "message": message,
-                                                     "error_id": error_id})
-
-
 def create_app(project, names: list[str] | None = None, *, alias: str = DEFAULT_ALIAS, api_key: str | None = None,
                challenger: str | int | None = None, challenger_share: float = 0.0, seed: int = 0,
                log_predictions: bool = True, flush_rows: int = 1000, flush_seconds: float = 5.0,
@@ -505,13 +467,14 @@ def create_app(project, names: list[str] | None = None, *, alias: str = DEFAULT_
     def authorised(request: Request):
         if expected is None:
             return
-        given = _api_key_of(request.headers)
+        given = api_key_of(request.headers)
         # compare_digest on bytes: constant time whatever the key's length and characters
         if given is None or not hmac.compare_digest(given.encode(), expected):
             raise _Unauthorised()
 
     app = FastAPI(title="dwml", lifespan=lifespan, docs_url=None if api_key else "/docs",
                   redoc_url=None, openapi_url=None if api_key else "/openapi.json")
+    app.add_middleware(CatchUnexpected)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.state.store, app.state.prediction_log = store, prediction_log
 
@@ -530,45 +493,43 @@ def create_app(project, names: list[str] | None = None, *, alias: str = DEFAULT_
 
     @app.exception_handler(RowErrors)
     async def row_errors(request, exc: RowErrors):
-        return _error(422, exc, errors=exc.errors)
+        return error_response(422, exc, errors=exc.errors)
 
     @app.exception_handler(RequestValidationError)
     async def body_errors(request, exc: RequestValidationError):
         errors = [{"row": None, "field": ".".join(str(p) for p in e["loc"] if p != "body") or None,
                    "type": e["type"], "message": e["msg"]} for e in exc.errors()]
-        return _error(422, InputError(f"Invalid request body: {errors[0]['field'] or 'body'}: {errors[0]['message']}.",
-                                      hint='send {"rows": [{feature: value, ...}], "version": N or "alias": A}.'),
-                      errors=errors)
+        return error_response(422, InputError(f"Invalid request body: {errors[0]['field'] or 'body'}: "
+                                              f"{errors[0]['message']}.",
+                                              hint='send {"rows": [{feature: value, ...}], "version": N or '
+                                              '"alias": A}.'), errors=errors)
 
     @app.exception_handler(NotFoundError)
     async def not_found(request, exc):
-        return _error(404, exc)
+        return error_response(404, exc)
 
     @app.exception_handler(InputError)
     async def bad_input(request, exc):
-        return _error(400, exc)
+        return error_response(400, exc)
 
     @app.exception_handler(WarehouseError)
     async def warehouse_unavailable(request, exc):
-        response = _internal_error(503, "The warehouse is unavailable (busy or locked by another writer); "
+        response = internal_error(503, "The warehouse is unavailable (busy or locked by another writer); "
                                    "retry shortly.", exc)
         response.headers["Retry-After"] = "5"
         return response
 
-    @app.exception_handler(Exception)
-    async def internal(request, exc):
-        return _internal_error(500, "Internal error; the server log has the detail under this error id.", exc)
-
-    @app.get("/health")
+    @app.get("/health", responses=error_responses(500))
     def health():
         return {"status": "ok", "models": len(store.models),
                 "predictions": prediction_log.stats() if prediction_log is not None else None}
 
-    @app.get("/models", dependencies=[Depends(authorised)])
+    @app.get("/models", dependencies=[Depends(authorised)], responses=error_responses(401, 413, 500, 503))
     def models():
         return {"models": store.describe(), "challenger_share": router.share}
 
-    @app.get("/models/{name}/versions", dependencies=[Depends(authorised)])
+    @app.get("/models/{name}/versions", dependencies=[Depends(authorised)],
+             responses=error_responses(401, 404, 413, 500, 503))
     def versions(name: str):
         from dwml_py import model_registry as registry
         from dwml_py.warehouse import connect
@@ -577,11 +538,12 @@ def create_app(project, names: list[str] | None = None, *, alias: str = DEFAULT_
         with connect(project) as warehouse:
             return {"model_name": name, "versions": registry.get_model_versions(warehouse, name)}
 
-    @app.post("/reload", dependencies=[Depends(authorised)])
+    @app.post("/reload", dependencies=[Depends(authorised)], responses=error_responses(401, 404, 413, 500, 503))
     def reload():
         return {"models": store.load()}
 
-    @app.post("/models/{name}/predict", dependencies=[Depends(authorised)])
+    @app.post("/models/{name}/predict", dependencies=[Depends(authorised)],
+              responses=error_responses(400, 401, 404, 413, 422, 500, 503))
     def predict(name: str, body: PredictRequest):
         if body.version is not None and body.alias is not None:
             raise InputError(f"Give a version or an alias, not both (got {body.version} and {body.alias!r}).",
@@ -668,6 +630,10 @@ def serve(project, names: list[str] | None = None, *, host: str = "127.0.0.1", p
     import uvicorn
 
     api_key = api_key_from_env(api_key_env)
+    if api_key:
+        from dwml_py.redaction import register
+
+        register([api_key])  # never in the log, whatever a request or an error carries
     app = create_app(project, names, api_key=api_key, **settings)
     _log_to_stderr()
     if api_key is None and host not in ("127.0.0.1", "localhost", "::1"):

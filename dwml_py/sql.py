@@ -1,7 +1,10 @@
 """SQL is built as sqlglot expressions and rendered for the target's dialect here, in one place.
 
 User values never enter SQL through string formatting: identifiers go through `ident`/`table`
-(always quoted), values through `literal`.
+(always quoted), values through `literal`. `literal` is also where text enters dwml's tables, so
+it scrubs secrets from profiles.yml out of it (dwml_py.redaction): no table can store one. Settings
+statements, which must reach the engine as they are (a DuckDB setting from the profile may be a
+secret), use `setting_literal`.
 
 >>> render(select_all(table("dwml", "runs")), "duckdb")
 'SELECT * FROM "dwml"."runs"'
@@ -15,6 +18,8 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+
+from dwml_py.redaction import scrub
 
 # Names of dbt adapter types -> sqlglot dialects.
 ADAPTER_DIALECTS = {
@@ -54,6 +59,15 @@ def literal(value: Any) -> exp.Expression:
         return exp.Boolean(this=value)
     if isinstance(value, (int, float)):
         return exp.Literal.number(value)
+    return exp.Literal.string(scrub(str(value)))
+
+
+def setting_literal(value: Any) -> exp.Expression:
+    """A literal for a settings statement (SET), not scrubbed: its value may be a secret from the
+    profile, or happen to equal one. Errors about such a statement must not quote it (see
+    warehouse/duckdb.py)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return literal(value)
     return exp.Literal.string(str(value))
 
 

@@ -300,8 +300,11 @@ def ensure_tables(warehouse, schema: str = DWML_SCHEMA) -> dict[str, list[str]]:
 
     Idempotent. Existing rows are never touched: migration adds columns, and widens 'double'
     columns that an earlier dbt on-run-start declared as a 4-byte FLOAT (see _narrow_doubles).
-    Returns {table: [columns added or widened]} for the tables that changed.
+    Returns {table: [columns added or widened]} for the tables that changed. A read-only
+    warehouse (a read-only tool call) is left as it is: its readers see the tables as they are.
     """
+    if getattr(warehouse, "read_only", False):
+        return {}
     warehouse.create_schema(schema)
     changes: dict[str, list[str]] = {}
     for spec in TABLES.values():

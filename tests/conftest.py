@@ -41,6 +41,11 @@ def _isolated_dbt_env(tmp_path, monkeypatch):
     for name in ("DBT_PROFILES_DIR", "DBT_PROJECT_DIR", "DBT_TARGET"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(DEMO_DIR)
+    yield
+    # secrets a test's profile registered (dwml_py.redaction) must not mask the next test's output
+    from dwml_py.redaction import clear
+
+    clear()
 
 
 # The variables the autouse fixture below sets per test; module- and session-scoped demos set

@@ -11,16 +11,17 @@ from typing import Annotated
 from dwml_py.catalog import Catalog, Node
 from dwml_py.errors import DwmlError, InputError
 from dwml_py.lineage import ColumnRef, column_lineage, downstream, lineage_graph
-from dwml_py.tools.registry import TOOLS, Param
+from dwml_py.tools.registry import TEXT_MAX, TOOLS, Param
 
 
 @TOOLS.tool("search_catalog", cli=("catalog", "search"))
 def search_catalog(
     project,
-    term: Annotated[str, Param("text to look for in names, descriptions, tags and meta", positional=True)],
+    term: Annotated[str, Param("text to look for in names, descriptions, tags and meta", positional=True,
+                               max_length=TEXT_MAX)],
     resource_type: Annotated[str | None, Param("only this kind: model, source, seed or snapshot")] = None,
-    limit: Annotated[int, Param("at most this many hits (0: all)")] = 20,
-    refresh: Annotated[bool, Param("run `dbt parse` first when target/manifest.json is missing or stale")] = False,
+    limit: Annotated[int, Param("at most this many hits (0: all)", minimum=0, maximum=10_000)] = 20,
+    refresh: Annotated[bool, Param("run `dbt parse` first when target/manifest.json is missing or stale", writes=True)] = False,
 ) -> dict:
     """Find models, sources, seeds, snapshots and columns by name, description, tag or meta.
 
@@ -42,7 +43,7 @@ def search_catalog(
 def show_catalog_node(
     project,
     node: Annotated[str, Param("a model name, source_name.table_name or unique_id", positional=True)],
-    refresh: Annotated[bool, Param("run `dbt parse` first when target/manifest.json is missing or stale")] = False,
+    refresh: Annotated[bool, Param("run `dbt parse` first when target/manifest.json is missing or stale", writes=True)] = False,
 ) -> dict:
     """Everything the catalog knows about one node: columns with types, tests, owner, PII, parents,
     children and its (compiled) SQL."""
@@ -60,7 +61,7 @@ def show_catalog_node(
 def catalog_lineage(
     project,
     column: Annotated[str, Param("MODEL.COLUMN (or source_name.table_name.COLUMN)", positional=True)],
-    refresh: Annotated[bool, Param("run `dbt parse` first when target/manifest.json is missing or stale")] = False,
+    refresh: Annotated[bool, Param("run `dbt parse` first when target/manifest.json is missing or stale", writes=True)] = False,
 ) -> dict:
     """Column-level lineage: the columns a column is computed from (through the whole DAG), the
     columns computed from it, and which of them are PII (by meta, tags, names and sampled values).

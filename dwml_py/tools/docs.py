@@ -21,6 +21,7 @@ import sys
 import typing
 from pathlib import Path
 
+from dwml_py.call_context import CallContext
 from dwml_py.tools.registry import ToolSpec, _unwrap_optional, load_tools
 
 DOCS_DIR = Path(__file__).resolve().parents[2] / "docs" / "tools"
@@ -217,8 +218,19 @@ def tool_page(spec: ToolSpec) -> str:
                   f"`{_cell(cli_option(p))}` | {_cell(p.help)} |" for p in spec.params]
     else:
         lines.append("None.")
+    agent = CallContext(agent=True)
+    hidden = [p.name for p in spec.params if p not in spec.offered(agent)]
+    read_only_hidden = [p.name for p in spec.params if p.writes]
+    notes = []
+    if hidden:
+        notes.append(f"Not offered to agents (command line and Python only): {', '.join(f'`{n}`' for n in hidden)}.")
+    if read_only_hidden:
+        notes.append("`dwml mcp --read-only` leaves out and refuses the arguments that make this tool write: "
+                     + ", ".join(f"`{n}`" for n in read_only_hidden) + ".")
     lines += ["", "## JSON Schema", "", "The `input_schema` an agent gets from `tools/list`:", "",
-              "```json", json.dumps(spec.json_schema(), indent=2), "```", ""]
+              "```json", json.dumps(spec.json_schema(agent), indent=2), "```", ""]
+    if notes:
+        lines += [*notes, ""]
     args = example_args(spec)
     lines += ["## Examples", ""]
     if spec.name not in EXAMPLES:

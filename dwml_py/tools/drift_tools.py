@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from dwml_py.tools.registry import TOOLS, Param
+from dwml_py.tools.registry import TOOLS, VERSION, Param
 
 
 @TOOLS.tool("detect_model_drift", cli=("drift",), read_only=False)
 def detect_model_drift(
     project,
     name: Annotated[str, Param("the registered model (e.g. churn)", positional=True)],
-    version: Annotated[int | None, Param("check this version's reference (instead of the alias)")] = None,
+    version: Annotated[int | None, Param("check this version's reference (instead of the alias)", **VERSION)] = None,
     alias: Annotated[str, Param("check the version this alias points at")] = "production",
     relation: Annotated[str | None, Param("table to compare: schema.table or a dbt model name (default: the "
                                           "version's feature model)")] = None,

@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 
 from dwml_py import tracking
 from dwml_py.errors import InputError
-from dwml_py.tools.registry import TOOLS, Param
+from dwml_py.file_output import confined_source
+from dwml_py.tools.registry import PATH_MAX, TEXT_MAX, TOOLS, Param
 from dwml_py.tools.train_tools import parse_params
 
 
@@ -60,8 +61,9 @@ def create_experiment(
     project,
     experiment: Annotated[str, Param("experiment the run belongs to (e.g. churn-features)", positional=True)],
     model_name: Annotated[str | None, Param("the ML model the run is about, if any", flag="--model")] = None,
-    params: Annotated[list[str] | None, Param("parameter KEY=VALUE, JSON values (repeatable)", flag="--param")] = None,
-    tags: Annotated[list[str] | None, Param("tag KEY=VALUE (repeatable)", flag="--tag")] = None,
+    params: Annotated[list[str] | None, Param("parameter KEY=VALUE, JSON values (repeatable)", flag="--param",
+                                              max_length=TEXT_MAX)] = None,
+    tags: Annotated[list[str] | None, Param("tag KEY=VALUE (repeatable)", flag="--tag", max_length=TEXT_MAX)] = None,
 ) -> dict:
     """Start a tracked run (status running) in dwml.runs and return its run_id, for log_metrics to log to and finish.
 
@@ -90,14 +92,17 @@ def log_metrics(
     run_id: Annotated[str, Param("id of a running run (or a unique prefix of at least 4 characters)",
                                  positional=True)],
     metrics: Annotated[list[str] | None, Param("metric NAME=NUMBER (repeatable)", flag="--metric")] = None,
-    params: Annotated[list[str] | None, Param("parameter KEY=VALUE, JSON values (repeatable)", flag="--param")] = None,
+    params: Annotated[list[str] | None, Param("parameter KEY=VALUE, JSON values (repeatable)", flag="--param",
+                                              max_length=TEXT_MAX)] = None,
     split: Annotated[str | None, Param("split the metrics were computed on (train, holdout, cv)")] = None,
-    step: Annotated[int | None, Param("step or iteration of the metrics (for curves)")] = None,
+    step: Annotated[int | None, Param("step or iteration of the metrics (for curves)", minimum=0,
+                                      maximum=2**31 - 1)] = None,
     artifacts: Annotated[list[str] | None, Param("file to store with the run, content-addressed with its sha256 "
-                                                 "(repeatable)", flag="--artifact")] = None,
+                                                 "(repeatable); over MCP, a file inside the project", flag="--artifact",
+                                                 max_length=PATH_MAX, max_items=100)] = None,
     finish: Annotated[bool, Param("end the run after logging: finished, or failed with --status failed")] = False,
     status: Annotated[Literal["finished", "failed"] | None, Param("how the run ends (implies --finish)")] = None,
-    error: Annotated[str | None, Param("what went wrong, for a run ending failed")] = None,
+    error: Annotated[str | None, Param("what went wrong, for a run ending failed", text=True)] = None,
 ) -> dict:
     """Log metrics, params and artifacts to a running run, and optionally finish or fail it.
 
@@ -118,6 +123,7 @@ def log_metrics(
     if (split is not None or step is not None) and not parsed_metrics:
         raise InputError("--split and --step describe metrics, but no --metric was given.",
                          hint="e.g. --metric roc_auc=0.81 --split holdout")
+    sources = [confined_source(project, path, "the artifact") for path in artifacts or []]  # before any write
     with _warehouse(project) as warehouse:
         run = tracking.resume_run(run_id, project=project, warehouse=warehouse)
         if parsed_params:
@@ -125,7 +131,7 @@ def log_metrics(
         if parsed_metrics:
             run.log_metrics(parsed_metrics, split=split, step=step)
         known = len(run.artifacts)
-        for path in artifacts or []:
+        for path in sources:
             run.log_artifact(path)
         stored = [a["name"] for a in run.artifacts[known:]]
         event = None

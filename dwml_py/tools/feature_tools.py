@@ -11,7 +11,7 @@ from typing import Annotated
 from dwml_py.catalog import Catalog
 from dwml_py.feature_pipeline import DEFAULT_DIRECTORY, model_folder, create_pipeline, write_files
 from dwml_py.feature_suggestions import DEFAULT_SAMPLE_SIZE, suggest
-from dwml_py.tools.registry import TOOLS, Param
+from dwml_py.tools.registry import PATH_MAX, SEED, TOOLS, Param
 
 
 @TOOLS.tool("suggest_features", cli=("features", "suggest"))
@@ -22,10 +22,11 @@ def suggest_features(
     entity: Annotated[str | None, Param("entity key to join on (default: from meta.dwml of the target or of "
                                         "the feature model that names it as label)")] = None,
     timestamp: Annotated[str | None, Param("snapshot/time column of the target's model (default: from meta.dwml)")] = None,
-    sample_size: Annotated[int, Param("rows of the target sampled in the warehouse to score candidates")] = DEFAULT_SAMPLE_SIZE,
-    seed: Annotated[int, Param("seed of the deterministic sample")] = 0,
-    limit: Annotated[int, Param("at most this many ranked candidates (0: all)")] = 50,
-    refresh: Annotated[bool, Param("run `dbt parse` first when target/manifest.json is missing or stale")] = False,
+    sample_size: Annotated[int, Param("rows of the target sampled in the warehouse to score candidates",
+                                      minimum=50, maximum=10_000_000)] = DEFAULT_SAMPLE_SIZE,
+    seed: Annotated[int, Param("seed of the deterministic sample", **SEED)] = 0,
+    limit: Annotated[int, Param("at most this many ranked candidates (0: all)", minimum=0, maximum=10_000)] = 50,
+    refresh: Annotated[bool, Param("run `dbt parse` first when target/manifest.json is missing or stale", writes=True)] = False,
 ) -> dict:
     """Rank candidate feature columns for a target from every model and source joinable on the entity key.
 
@@ -46,8 +47,8 @@ def create_feature_pipeline(
     columns: Annotated[list[str] | None, Param("columns to include, as model.column (source_name.table.column "
                                                "for sources)")] = None,
     from_suggestion: Annotated[bool, Param("include the top unflagged columns of suggest_features")] = False,
-    top: Annotated[int, Param("how many suggested columns --from-suggestion takes")] = 10,
-    directory: Annotated[str, Param("folder of the model inside the project")] = DEFAULT_DIRECTORY,
+    top: Annotated[int, Param("how many suggested columns --from-suggestion takes", minimum=1, maximum=1_000)] = 10,
+    directory: Annotated[str, Param("folder of the model inside the project", max_length=PATH_MAX)] = DEFAULT_DIRECTORY,
     entity: Annotated[str | None, Param("entity key (default: from meta.dwml)")] = None,
     timestamp: Annotated[str | None, Param("snapshot/time column (default: from meta.dwml)")] = None,
     force: Annotated[bool, Param("overwrite the files even when they were edited by hand")] = False,

@@ -18,7 +18,7 @@ def check_data_quality(
     project,
     model: Annotated[str, Param("the dbt model to check (e.g. a feature model)", positional=True)],
     override: Annotated[bool, Param("let a failing gate pass; needs --reason, and is recorded in the audit log")] = False,
-    reason: Annotated[str | None, Param("why the override is justified (required with --override)")] = None,
+    reason: Annotated[str | None, Param("why the override is justified (required with --override)", text=True)] = None,
     rerun_tests: Annotated[bool, Param("run `dbt test` even when target/run_results.json is current")] = False,
 ) -> dict:
     """The quality gate: dbt test results of a model and everything upstream, plus profile thresholds.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from dwml_py.progress import SILENT
-from dwml_py.tools.registry import TOOLS, Param
+from dwml_py.tools.registry import DAYS, SEED, TOOLS, VERSION, Param
 
 _AS_OF = "judge label maturity as of this date (ISO; default now)"
 _DELAY = "days after a snapshot before its label counts (default: the label's horizon_days)"
@@ -15,10 +15,10 @@ _DELAY = "days after a snapshot before its label counts (default: the label's ho
 def evaluate_model(
     project,
     name: Annotated[str, Param("the registered model (e.g. churn)", positional=True)],
-    version: Annotated[int | None, Param("evaluate this version (instead of the alias)")] = None,
+    version: Annotated[int | None, Param("evaluate this version (instead of the alias)", **VERSION)] = None,
     alias: Annotated[str, Param("evaluate the version this alias points at")] = "production",
     window: Annotated[Literal["month", "week", "day"], Param("time window of the metrics, on the snapshot")] = "month",
-    label_delay_days: Annotated[int | None, Param(_DELAY)] = None,
+    label_delay_days: Annotated[int | None, Param(_DELAY, **DAYS)] = None,
     relation: Annotated[str | None, Param("score this labelled table (schema.table or a dbt model) with the version "
                                           "instead of reading its predictions")] = None,
     after: Annotated[str | None, Param("only snapshots >= this date (ISO)")] = None,
@@ -43,18 +43,18 @@ def evaluate_model(
 def ab_test_models(
     project,
     name: Annotated[str, Param("the registered model (e.g. churn)", positional=True)],
-    champion: Annotated[int, Param("the champion version (usually the one in production)")],
-    challenger: Annotated[int, Param("the challenger version")],
+    champion: Annotated[int, Param("the champion version (usually the one in production)", **VERSION)],
+    challenger: Annotated[int, Param("the challenger version", **VERSION)],
     metric: Annotated[str | None, Param("metric deciding the verdict (default roc_auc; rmse for regression)")] = None,
     relation: Annotated[str | None, Param("score this labelled table with both versions instead of their "
                                           "predictions")] = None,
     after: Annotated[str | None, Param("only snapshots >= this date (ISO)")] = None,
     before: Annotated[str | None, Param("only snapshots < this date (ISO)")] = None,
-    label_delay_days: Annotated[int | None, Param(_DELAY)] = None,
+    label_delay_days: Annotated[int | None, Param(_DELAY, **DAYS)] = None,
     as_of: Annotated[str | None, Param(_AS_OF)] = None,
-    resamples: Annotated[int, Param("paired bootstrap resamples")] = 1000,
-    seed: Annotated[int, Param("seed of the bootstrap")] = 0,
-    confidence: Annotated[float, Param("confidence level of the interval")] = 0.95,
+    resamples: Annotated[int, Param("paired bootstrap resamples", minimum=100, maximum=100_000)] = 1000,
+    seed: Annotated[int, Param("seed of the bootstrap", **SEED)] = 0,
+    confidence: Annotated[float, Param("confidence level of the interval", minimum=0.5, maximum=0.999)] = 0.95,
     progress=SILENT,
 ) -> dict:
     """Champion vs challenger on the same matured labelled rows: paired bootstrap CI, DeLong/McNemar, verdict.
@@ -77,7 +77,7 @@ def monitor_models(
     after: Annotated[str | None, Param("only rows/snapshots >= this date (ISO)")] = None,
     before: Annotated[str | None, Param("only rows/snapshots < this date (ISO)")] = None,
     window: Annotated[Literal["month", "week", "day"], Param("time window of the performance metrics")] = "month",
-    label_delay_days: Annotated[int | None, Param(_DELAY)] = None,
+    label_delay_days: Annotated[int | None, Param(_DELAY, **DAYS)] = None,
     as_of: Annotated[str | None, Param(_AS_OF)] = None,
     progress=SILENT,
 ) -> dict:

@@ -37,10 +37,11 @@ def list_runs(
     experiment: Annotated[str | None, Param("only runs of this experiment")] = None,
     model: Annotated[str | None, Param("only runs of this model name")] = None,
     status: Annotated[Literal["running", "finished", "failed"] | None, Param("only runs with this status")] = None,
-    limit: Annotated[int, Param("at most this many runs, newest first")] = 50,
+    limit: Annotated[int, Param("at most this many runs, newest first", minimum=1, maximum=10_000)] = 50,
     mark_stale: Annotated[bool, Param("first mark runs still 'running' after --stale-hours as failed "
-                                      "(their process was killed)")] = False,
-    stale_hours: Annotated[float, Param("hours after which a run still 'running' counts as stale")] = 24.0,
+                                      "(their process was killed)", writes=True)] = False,
+    stale_hours: Annotated[float, Param("hours after which a run still 'running' counts as stale", minimum=0,
+                                        maximum=87_600)] = 24.0,
 ) -> dict:
     """Tracked runs, newest first, with their status, latest metrics and data fingerprint.
 
@@ -75,7 +76,7 @@ def show_run(
 @TOOLS.tool("compare_experiments", cli=("runs", "compare"))
 def compare_experiments(
     project,
-    runs: Annotated[list[str], Param("two or more run ids (or unique prefixes)", positional=True)],
+    runs: Annotated[list[str], Param("two or more run ids (or unique prefixes)", positional=True, max_items=100)],
 ) -> dict:
     """Runs side by side: params, metrics and data fingerprints, with `differs` naming what is not the same."""
     with _warehouse(project) as warehouse:
@@ -114,7 +115,7 @@ def register_model(
     name: Annotated[str | None, Param("model name (default: the run's model name)")] = None,
     artifact: Annotated[str | None, Param("name of the run's artifact to register (default: the one named "
                                           "'model' or 'model.*', or the run's only artifact)")] = None,
-    description: Annotated[str | None, Param("free text kept with the version")] = None,
+    description: Annotated[str | None, Param("free text kept with the version", text=True)] = None,
 ) -> dict:
     """Register an artifact a finished run logged as the next version of a model.
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from dwml_py.errors import InputError
 from dwml_py.progress import SILENT
-from dwml_py.tools.registry import TOOLS, Param
+from dwml_py.tools.registry import FRACTION, SEED, TEXT_MAX, TOOLS, Param
 
 
 def parse_params(pairs: list[str] | None) -> dict:
@@ -36,9 +36,9 @@ def train_model(
                                "(e.g. churn)", positional=True)],
     algorithm: Annotated[Literal["xgboost", "logistic", "linear", "random_forest"],
                          Param("algorithm to fit")] = "xgboost",
-    param: Annotated[list[str] | None, Param("algorithm parameter KEY=VALUE (repeatable)")] = None,
-    seed: Annotated[int, Param("random seed: the same data and seed give the same metrics")] = 0,
-    holdout_fraction: Annotated[float, Param("share of the data held out for evaluation")] = 0.2,
+    param: Annotated[list[str] | None, Param("algorithm parameter KEY=VALUE (repeatable)", max_length=TEXT_MAX)] = None,
+    seed: Annotated[int, Param("random seed: the same data and seed give the same metrics", **SEED)] = 0,
+    holdout_fraction: Annotated[float, Param("share of the data held out for evaluation", **FRACTION)] = 0.2,
     split: Annotated[Literal["time", "random"] | None,
                      Param("time split (default when the model has a timestamp) or stratified random")] = None,
     feature_model: Annotated[str | None, Param("train from this dbt model instead of the declaring one")] = None,
@@ -46,7 +46,7 @@ def train_model(
     task: Annotated[Literal["classification", "regression"] | None, Param("task, overriding meta.dwml")] = None,
     override: Annotated[list[str] | None, Param("let a refusing gate pass: quality or cost (repeatable); "
                                                 "needs --reason and is recorded")] = None,
-    reason: Annotated[str | None, Param("why the override is justified")] = None,
+    reason: Annotated[str | None, Param("why the override is justified", text=True)] = None,
     out_of_core: Annotated[bool | None, Param("stream the training set from the warehouse in Arrow batches "
                                               "into XGBoost's quantised matrix (bounded memory; xgboost "
                                               "only); default: when the estimated in-memory peak exceeds "

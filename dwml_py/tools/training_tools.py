@@ -12,7 +12,7 @@ import contextlib
 from typing import Annotated
 
 from dwml_py.progress import SILENT, Progress
-from dwml_py.tools.registry import TOOLS, Param
+from dwml_py.tools.registry import FRACTION, SEED, TOOLS, VERSION, Param
 
 
 @contextlib.contextmanager
@@ -31,10 +31,11 @@ def select_model(
     model: Annotated[str, Param("the ML model name declared in meta.dwml.models (e.g. churn)", positional=True)],
     bake_off: Annotated[bool, Param("also run a quick cross-validated comparison on a sample")] = False,
     time_budget_seconds: Annotated[float, Param("time budget of the bake-off; algorithms that do not fit "
-                                                "are listed as skipped")] = 60.0,
-    folds: Annotated[int, Param("cross-validation folds of the bake-off")] = 5,
-    sample_rows: Annotated[int, Param("rows sampled (in the warehouse) for the bake-off")] = 20_000,
-    seed: Annotated[int, Param("seed of the sample, the folds and the fits")] = 0,
+                                                "are listed as skipped", minimum=0.1, maximum=86_400)] = 60.0,
+    folds: Annotated[int, Param("cross-validation folds of the bake-off", minimum=2, maximum=50)] = 5,
+    sample_rows: Annotated[int, Param("rows sampled (in the warehouse) for the bake-off", minimum=1,
+                                      maximum=10_000_000)] = 20_000,
+    seed: Annotated[int, Param("seed of the sample, the folds and the fits", **SEED)] = 0,
     progress: Progress = SILENT,
 ) -> dict:
     """Recommends algorithms from the training set's characteristics, with an optional bake-off.
@@ -57,11 +58,13 @@ def estimate_training_cost(
     project,
     model: Annotated[str, Param("the ML model name declared in meta.dwml.models (e.g. churn)", positional=True)],
     algorithm: Annotated[str, Param("algorithm to estimate: xgboost, random_forest, logistic or linear")] = "xgboost",
-    holdout_fraction: Annotated[float, Param("share of rows the split holds out (the rest is fitted)")] = 0.2,
+    holdout_fraction: Annotated[float, Param("share of rows the split holds out (the rest is fitted)",
+                                             **FRACTION)] = 0.2,
     budget_seconds: Annotated[float | None, Param("time budget to check against (default: vars: dwml: cost: "
-                                                  "max_seconds)")] = None,
-    budget_mb: Annotated[float | None, Param("memory budget in MB (default: vars: dwml: cost: max_memory_mb)")] = None,
-    seed: Annotated[int, Param("seed of the calibration sample")] = 0,
+                                                  "max_seconds)", minimum=0, maximum=10**7)] = None,
+    budget_mb: Annotated[float | None, Param("memory budget in MB (default: vars: dwml: cost: max_memory_mb)",
+                                             minimum=0, maximum=10**8)] = None,
+    seed: Annotated[int, Param("seed of the calibration sample", **SEED)] = 0,
     progress: Progress = SILENT,
 ) -> dict:
     """Predicted wall time and peak memory of a training run, before it starts.
@@ -84,14 +87,14 @@ def estimate_training_cost(
 def explain_model(
     project,
     name: Annotated[str, Param("registered model name", positional=True)],
-    version: Annotated[int | None, Param("version number (default: the latest)")] = None,
+    version: Annotated[int | None, Param("version number (default: the latest)", **VERSION)] = None,
     alias: Annotated[str | None, Param("an alias instead of a version, e.g. production")] = None,
     relation: Annotated[str | None, Param("table or dbt model to explain on (default: a sample of the model's "
                                           "training set, latest snapshots first)")] = None,
-    rows: Annotated[int, Param("rows to give per-row contributions for")] = 5,
-    sample_rows: Annotated[int, Param("rows used for permutation importance")] = 5_000,
-    repeats: Annotated[int, Param("shuffles per feature for permutation importance")] = 5,
-    seed: Annotated[int, Param("seed of the sample and the shuffles")] = 0,
+    rows: Annotated[int, Param("rows to give per-row contributions for", minimum=1, maximum=1_000)] = 5,
+    sample_rows: Annotated[int, Param("rows used for permutation importance", minimum=1, maximum=1_000_000)] = 5_000,
+    repeats: Annotated[int, Param("shuffles per feature for permutation importance", minimum=1, maximum=100)] = 5,
+    seed: Annotated[int, Param("seed of the sample and the shuffles", **SEED)] = 0,
     progress: Progress = SILENT,
 ) -> dict:
     """Global importance (gain/impurity/|coefficient| and permutation) and per-row contributions of a model version.

@@ -37,6 +37,7 @@ class Capabilities:
 class Warehouse(ABC):
     dialect: str = ""
     capabilities: Capabilities = Capabilities()
+    read_only: bool = False  # opened read-only: the engine refuses writes (dwml_py.call_context)
 
     # -- statements ------------------------------------------------------------------
     def render(self, expression: exp.Expression | str) -> str:

@@ -8,7 +8,11 @@ SUPPORTED_ADAPTERS = ("duckdb", "postgres", "spark")
 
 
 def connect(project, read_only: bool = False):
-    """A Warehouse for the project's profile/target."""
+    """A Warehouse for the project's profile/target; read-only when asked, or whenever the current
+    tool call is (dwml_py.call_context), so the engine itself refuses what a read-only call must not do."""
+    from dwml_py.call_context import current
+
+    read_only = read_only or current().read_only
     profile = project.profile
     if profile.adapter_type == "duckdb":
         from dwml_py.warehouse.duckdb import DuckDBWarehouse
@@ -24,13 +28,13 @@ def connect(project, read_only: bool = False):
     if profile.adapter_type == "postgres":
         from dwml_py.warehouse.postgres import PostgresWarehouse
 
-        # Postgres has no read-only connection mode; dwml's read-only tools only read.
-        return PostgresWarehouse.from_settings(dict(profile.settings))
+        return PostgresWarehouse.from_settings(dict(profile.settings), read_only=read_only)
     if profile.adapter_type == "spark":
         from dwml_py.warehouse.spark import SparkWarehouse
 
         # dbt-spark's session method: the SparkSession of this process, shared with in-process dbt.
-        return SparkWarehouse.from_settings(dict(profile.settings))
+        # Spark has no read-only session: the warehouse object refuses dwml's writes itself.
+        return SparkWarehouse.from_settings(dict(profile.settings), read_only=read_only)
     raise ConfigError(
         f"Target {profile.target_name!r} uses the dbt adapter {profile.adapter_type!r}, which dwml "
         f"does not support yet.",

@@ -64,7 +64,8 @@ class DuckDBWarehouse(Warehouse):
     def __init__(self, path: str = ":memory:", read_only: bool = False, settings: dict | None = None,
                  extensions: list[str] | None = None):
         self.path = path if path == ":memory:" else str(Path(path).expanduser())
-        if self.path != ":memory:":
+        read_only = read_only and self.path != ":memory:"  # DuckDB has no read-only in-memory database
+        if self.path != ":memory:" and not read_only:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.read_only = read_only
         self._settings = dict(settings or {})
@@ -85,23 +86,35 @@ class DuckDBWarehouse(Warehouse):
                 by = f" by {holder.group(0)}" if holder else ""
                 raise WarehouseError(f"Cannot open {self.path!r}: it is locked{by} (waited {_lock_wait_seconds():g} s).",
                                      hint=_lock_hint(self.path)) from exc
-            raise WarehouseError(f"Cannot open the DuckDB file {self.path!r}: {exc}",
-                                 hint="check the `path:` of the target in profiles.yml.") from exc
+            raise WarehouseError(f"Cannot open the DuckDB file {self.path!r}: {str(exc).strip().splitlines()[0]}",
+                                 hint="check the `path:` of the target in profiles.yml; a file that exists may be "
+                                 "damaged or cut short: restore it from a backup, or rebuild it with `dbt build`.") from exc
         except duckdb.Error as exc:
             raise WarehouseError(f"Cannot open the DuckDB file {self.path!r}: {exc}",
                                  hint="check the `path:` of the target in profiles.yml; a file written by a "
                                  "newer DuckDB cannot be read by an older one.") from exc
-        statements = [f"LOAD {sqlmod.render(sqlmod.ident(extension), 'duckdb')}" for extension in self._extensions]
-        statements += [f"SET {sqlmod.render(sqlmod.ident(key), 'duckdb')} = "
-                       f"{sqlmod.render(sqlmod.literal(value), 'duckdb')}" for key, value in self._settings.items()]
-        for statement in statements:
-            try:
-                con.sql(statement)
-            except duckdb.Error as exc:
-                con.close()
-                raise WarehouseError(f"DuckDB refused {statement!r} from the target's settings: {exc}",
-                                     hint="check `extensions:` and `settings:` of the target in profiles.yml.") from exc
+        for extension in self._extensions:
+            name = extension.get("name") if isinstance(extension, dict) else extension
+            self._apply(con, f"LOAD {sqlmod.render(sqlmod.ident(str(name)), 'duckdb')}", f"the extension {name!r}",
+                        "extensions")
+        for key, value in self._settings.items():
+            self._apply(con, f"SET {sqlmod.render(sqlmod.ident(key), 'duckdb')} = "
+                        f"{sqlmod.render(sqlmod.setting_literal(value), 'duckdb')}", f"the setting {key!r}", "settings")
         return con
+
+    @staticmethod
+    def _apply(con, sql: str, what: str, where: str) -> None:
+        """Run a statement built from the profile. Its SQL may hold a secret, so a refusal names
+        the setting, never the statement or the value."""
+        try:
+            con.sql(sql)
+        except duckdb.Error as exc:
+            con.close()
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WarehouseError(f"DuckDB refused {what} from `{where}:` of the target in profiles.yml: {reason}",
+                                 hint=f"check `{where}:` of the target in profiles.yml (`dbt debug` applies the "
+                                 "same settings); a setting may need its extension (e.g. httpfs for s3_*) "
+                                 "installed and loaded first.") from None
 
     @property
     def con(self):
@@ -131,27 +144,62 @@ class DuckDBWarehouse(Warehouse):
         return cls(path=str(settings.get("path", ":memory:")), settings=settings.get("settings"),
                    extensions=settings.get("extensions"))
 
+    def _fail(self, exc: Exception, sql: str, what: str) -> WarehouseError:
+        text = str(exc).strip()
+        if isinstance(exc, duckdb.IOException) or text.startswith("IO Error"):
+            # not the statement's fault: the file (cut short, damaged) or the disk under it
+            first = text.splitlines()[0] if text else type(exc).__name__
+            return WarehouseError(f"DuckDB could not read or write the file {self.path!r}: {first}",
+                                  hint="the file may be damaged or cut short (a copy that did not finish, a full "
+                                  "disk): restore it from a backup, or rebuild it with `dbt build` and rerun "
+                                  "dwml's steps.")
+        missing = isinstance(exc, duckdb.CatalogException) and "does not exist" in text
+        return WarehouseError(f"DuckDB refused a {what}: {text}\nSQL: {sql[:500]}", hint=refused_hint(missing))
+
     def _run(self, sql: str, *, what: str = "statement"):
         try:
             return self.con.sql(sql)
         except duckdb.Error as exc:
-            missing = isinstance(exc, duckdb.CatalogException) and "does not exist" in str(exc)
-            raise WarehouseError(f"DuckDB refused a {what}: {exc}\nSQL: {sql[:500]}",
-                                 hint=refused_hint(missing)) from exc
+            raise self._fail(exc, sql, what) from exc
 
     def execute(self, statement) -> None:
         self._run(self.render(statement))
 
     def fetch_arrow(self, query) -> pa.Table:
-        relation = self._run(self.render(query), what="query")
-        return relation.to_arrow_table() if relation is not None else pa.table({})
+        sql = self.render(query)
+        relation = self._run(sql, what="query")
+        if relation is None:
+            return pa.table({})
+        try:  # a relation runs when it is fetched: reading a damaged file fails here, not in _run
+            return relation.to_arrow_table()
+        except (duckdb.Error, pa.ArrowException) as exc:
+            raise self._fail(exc, sql, "query") from None
 
     def fetch_batches(self, query, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
-        relation = self._run(self.render(query), what="query")
+        sql = self.render(query)
+        relation = self._run(sql, what="query")
         if relation is None:
             return iter(())
-        reader = relation.to_arrow_reader(batch_size)
-        return iter(reader)
+        try:
+            reader = relation.to_arrow_reader(batch_size)
+        except (duckdb.Error, pa.ArrowException) as exc:
+            raise self._fail(exc, sql, "query") from None
+        return self._stream(reader, sql)
+
+    def _stream(self, reader, sql: str) -> Iterator[pa.RecordBatch]:
+        error = None
+        try:
+            for batch in reader:
+                yield batch
+        except (duckdb.Error, pa.ArrowException) as exc:
+            error = self._fail(exc, sql, "query")
+        finally:
+            # the reader holds DuckDB's database open: let it go before any error travels up
+            with contextlib.suppress(Exception):
+                reader.close()
+            del reader
+        if error is not None:
+            raise error
 
     @contextlib.contextmanager
     def registered(self, data: pa.Table):
@@ -203,17 +251,24 @@ class DuckDBWarehouse(Warehouse):
 
     @contextlib.contextmanager
     def transaction(self):
-        self.con.begin()
+        try:
+            self.con.begin()
+        except duckdb.Error as exc:
+            raise self._fail(exc, "BEGIN", "transaction") from None
         self._busy += 1
         try:
             yield self
         except BaseException:
             self._busy -= 1
-            self.con.rollback()
+            with contextlib.suppress(duckdb.Error):
+                self.con.rollback()
             raise
         else:
             self._busy -= 1
-            self.con.commit()
+            try:
+                self.con.commit()
+            except duckdb.Error as exc:
+                raise self._fail(exc, "COMMIT", "commit") from None
 
     def close(self) -> None:
         self._closed = True

@@ -92,7 +92,8 @@ class PostgresWarehouse(Warehouse):
     def __init__(self, host: str = "localhost", port: int = 5432, user: str | None = None,
                  password: str | None = None, dbname: str | None = None, schema: str = "public",
                  sslmode: str | None = None, connect_timeout: int = 10, search_path: str | None = None,
-                 role: str | None = None, keepalives_idle: int | None = None, application_name: str = "dwml"):
+                 role: str | None = None, keepalives_idle: int | None = None, application_name: str = "dwml",
+                 read_only: bool = False):
         try:
             import psycopg2
             import psycopg2.extensions
@@ -104,8 +105,14 @@ class PostgresWarehouse(Warehouse):
         params = {"host": host, "port": int(port), "user": user, "password": password or None, "dbname": dbname,
                   "sslmode": sslmode, "connect_timeout": int(connect_timeout), "application_name": application_name,
                   "keepalives_idle": keepalives_idle}
+        options = []
         if search_path:
-            params["options"] = f"-c search_path={search_path}"
+            options.append(f"-c search_path={search_path}")
+        if read_only:  # every transaction of the session refuses writes: a read-only call stays one
+            options.append("-c default_transaction_read_only=on")
+        if options:
+            params["options"] = " ".join(options)
+        self.read_only = read_only
         params = {k: v for k, v in params.items() if v is not None}
         try:
             self.con = psycopg2.connect(**params)
@@ -126,7 +133,7 @@ class PostgresWarehouse(Warehouse):
         self._in_transaction = False
 
     @classmethod
-    def from_settings(cls, settings: dict) -> "PostgresWarehouse":
+    def from_settings(cls, settings: dict, read_only: bool = False) -> "PostgresWarehouse":
         """From a dbt-postgres target: host, port, user, password/pass, dbname/database, schema, sslmode, ..."""
         missing = [k for k in ("host", "user") if not settings.get(k)]
         if not (settings.get("dbname") or settings.get("database")):
@@ -141,7 +148,7 @@ class PostgresWarehouse(Warehouse):
                    schema=str(settings.get("schema", "public")), sslmode=settings.get("sslmode"),
                    connect_timeout=int(settings.get("connect_timeout", 10)),
                    search_path=settings.get("search_path"), role=settings.get("role"),
-                   keepalives_idle=settings.get("keepalives_idle"))
+                   keepalives_idle=settings.get("keepalives_idle"), read_only=read_only)
 
     # -- statements ------------------------------------------------------------------
     def _fail(self, exc: Exception, sql: str, what: str) -> WarehouseError:

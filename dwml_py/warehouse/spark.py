@@ -107,7 +107,10 @@ class SparkWarehouse(Warehouse):
     dialect = "spark"
     capabilities = Capabilities(asof_join=False, approx_count_distinct=True, arrow_native=True, transactions=False)
 
-    def __init__(self, spark=None, server_side_parameters: dict | None = None):
+    def __init__(self, spark=None, server_side_parameters: dict | None = None, read_only: bool = False):
+        # Spark has no read-only session: a read-only warehouse refuses dwml's own writes instead
+        # (execute, write_arrow, create_schema); queries still run.
+        self.read_only = read_only
         self.spark = spark if spark is not None else session(server_side_parameters)
         from py4j.protocol import Py4JJavaError  # pyspark is optional: imported here, not at the top
         from pyspark.errors import PySparkException
@@ -115,7 +118,7 @@ class SparkWarehouse(Warehouse):
         self._errors = (PySparkException, Py4JJavaError)
 
     @classmethod
-    def from_settings(cls, settings: dict) -> "SparkWarehouse":
+    def from_settings(cls, settings: dict, read_only: bool = False) -> "SparkWarehouse":
         """From a dbt-spark target; only the `session` method runs Spark in this process."""
         method = str(settings.get("method") or "")
         if method != "session":
@@ -123,7 +126,7 @@ class SparkWarehouse(Warehouse):
                 f"The spark target uses method {method or '(none)'!r}; dwml supports dbt-spark's `session` method.",
                 hint="set `method: session` (a SparkSession in this process, local or on a cluster through "
                 "spark.master in server_side_parameters); thrift, http and odbc are not supported yet.")
-        return cls(server_side_parameters=settings.get("server_side_parameters") or {})
+        return cls(server_side_parameters=settings.get("server_side_parameters") or {}, read_only=read_only)
 
     # -- statements ------------------------------------------------------------------
     def _fail(self, exc: Exception, sql: str, what: str) -> WarehouseError:
@@ -142,7 +145,16 @@ class SparkWarehouse(Warehouse):
         except self._errors as exc:
             raise self._fail(exc, sql, what) from None
 
+    def _refuse_if_read_only(self, what: str) -> None:
+        if self.read_only:
+            from dwml_py.errors import ReadOnlyError
+
+            raise ReadOnlyError(f"Refused in read-only mode: {what} on Spark.",
+                                hint="this call is read-only (`dwml mcp --read-only`); run it without --read-only "
+                                "to change things.")
+
     def execute(self, statement) -> None:
+        self._refuse_if_read_only("a statement that changes the warehouse")
         if isinstance(statement, str) and statement.lstrip()[:6].lower() in {"delete", "update"}:
             statement = sqlglot.parse_one(statement, read="spark")
         if isinstance(statement, exp.Delete):
@@ -235,6 +247,7 @@ class SparkWarehouse(Warehouse):
 
     # -- tables ----------------------------------------------------------------------
     def create_schema(self, schema: str) -> None:
+        self._refuse_if_read_only(f"creating the schema {schema!r}")
         self._sql(f"CREATE SCHEMA IF NOT EXISTS {self.render(sqlmod.ident(schema))}")
 
     @contextlib.contextmanager
@@ -250,6 +263,7 @@ class SparkWarehouse(Warehouse):
     def write_arrow(self, data: pa.Table, schema: str, name: str, mode: str = "append") -> int:
         if mode not in {"append", "replace"}:
             raise ValueError(f"mode must be 'append' or 'replace', got {mode!r}")
+        self._refuse_if_read_only(f"writing {schema}.{name}")
         target = self.render(sqlmod.table(schema, name))
         self.create_schema(schema)
         existing = [] if mode == "replace" else [c for c, _ in self.columns(schema, name)]

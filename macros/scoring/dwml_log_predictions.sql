@@ -124,26 +124,32 @@
   {% endfor %}
 {% endmacro %}
 
-{#- Removes the rows of a batch, so a rerun replaces it. #}
+{#- Removes the rows of a batch of source 'sql', so a rerun replaces it; rows of other sources with
+    the same batch id (dwml_py/prediction_batches.py: a batch belongs to its source) stay. #}
 {% macro dwml_delete_prediction_batch(relation, batch_id) %}
   {{ return(adapter.dispatch('dwml_delete_prediction_batch', 'dwml')(relation, batch_id)) }}
 {% endmacro %}
 
 {% macro default__dwml_delete_prediction_batch(relation, batch_id) %}
-  {% do run_query("delete from " ~ relation ~ " where " ~ dwml._dwml_quote('batch_id') ~ " = " ~ dwml._dwml_sql_string(batch_id)) %}
+  {% do run_query("delete from " ~ relation ~ " where " ~ dwml._dwml_batch_condition(batch_id)) %}
 {% endmacro %}
 
 {#- Spark's parquet tables have no DELETE: as dwml_py/warehouse/spark.py does, the rows to keep go
     to a staging table and the table is overwritten from it; only when the batch has rows already
     (a new dbt invocation's batch never has, so its copy is a plain INSERT). #}
 {% macro spark__dwml_delete_prediction_batch(relation, batch_id) %}
-  {% set where = dwml._dwml_quote('batch_id') ~ " = " ~ dwml._dwml_sql_string(batch_id) %}
+  {% set where = dwml._dwml_batch_condition(batch_id) %}
   {% set found = run_query("select count(*) from " ~ relation ~ " where " ~ where) %}
   {% if found.rows[0][0] > 0 %}
     {% set staging = api.Relation.create(schema=relation.schema, identifier='_dwml_rewrite_predictions_' ~ (invocation_id | replace('-', '_'))) %}
     {% do run_query("drop table if exists " ~ staging) %}
-    {% do run_query("create table " ~ staging ~ " using parquet as select * from " ~ relation ~ " where not (" ~ where ~ ") or " ~ dwml._dwml_quote('batch_id') ~ " is null") %}
+    {% do run_query("create table " ~ staging ~ " using parquet as select * from " ~ relation ~ " where not coalesce(" ~ where ~ ", false)") %}
     {% do run_query("insert overwrite table " ~ relation ~ " select * from " ~ staging) %}
     {% do run_query("drop table if exists " ~ staging) %}
   {% endif %}
+{% endmacro %}
+
+{#- The rows of one SQL-scored batch: its id and source 'sql'. #}
+{% macro _dwml_batch_condition(batch_id) %}
+  {{ return("(" ~ dwml._dwml_quote('batch_id') ~ " = " ~ dwml._dwml_sql_string(batch_id) ~ " and " ~ dwml._dwml_quote('source') ~ " = 'sql')") }}
 {% endmacro %}

@@ -113,6 +113,20 @@ def test_the_postgres_target_of_profiles_yml(pg_project, pg_env):
         assert warehouse.fetch_scalar("SELECT current_database()") == pg_env["DWML_PG_DBNAME"]
 
 
+def test_a_read_only_call_opens_a_read_only_session(pg_project, pg_warehouse):
+    """Read-only calls (dwml mcp --read-only) get a session whose every transaction refuses writes, so
+    a write a tool forgot to declare is refused by the server itself."""
+    from dwml_py.call_context import CallContext, calling
+
+    pg_warehouse.execute("CREATE SCHEMA IF NOT EXISTS ro_test")
+    pg_warehouse.execute("CREATE TABLE IF NOT EXISTS ro_test.t (v int)")
+    with calling(CallContext(read_only=True)), connect(pg_project) as warehouse:
+        assert warehouse.read_only and warehouse.fetch_scalar("SELECT count(*) FROM ro_test.t") == 0
+        with pytest.raises(WarehouseError, match="read-only transaction"):
+            warehouse.execute("INSERT INTO ro_test.t VALUES (1)")
+    assert pg_warehouse.fetch_scalar("SELECT count(*) FROM ro_test.t") == 0
+
+
 def test_a_wrong_password_is_named_but_never_shown(pg_project, pg_env, monkeypatch):
     wrong = "not-the-password-4711"
     monkeypatch.setenv("DWML_PG_PASSWORD", wrong)

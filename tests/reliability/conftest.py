@@ -49,3 +49,15 @@ def demo(built_demo, tmp_path) -> dict:
     sql_exec(mine["DWML_DUCKDB_PATH"],
              f"update dwml.model_versions set artifact_uri = replace(artifact_uri, '{old}', '{new}')")
     return mine
+
+
+@pytest.fixture
+def project_copy(demo, tmp_path, monkeypatch):
+    """The demo's dbt project copied to a folder of its own (the working folder, too), pointed at the
+    test's copy of the demo: tests that write into the project, or check it stays byte-identical,
+    never touch the checkout."""
+    from dwml_py.project import Project, copy_project
+
+    folder = copy_project(DEMO_DIR, tmp_path / "project")
+    monkeypatch.chdir(folder)
+    return Project.locate(folder)

@@ -142,3 +142,61 @@ def test_schema_changed_between_training_and_scoring_names_the_columns(demo):
     assert "monthly_price" in out and "numeric" in out
     assert sql_rows(path, "select count(*) from dwml.predictions where batch_id in "
                           "('churn-v1-main.changed', 'churn-v1-main.retyped')") == [(0,)]
+
+
+# -- issue 18, point 6: each a one-line error instead of an unexpected exception or a silent default --
+
+def test_numbers_and_texts_beyond_their_declared_limits_are_refused(demo):
+    """`list_runs {"limit": 10**20}` over MCP ended in "unexpected ConversionException"; `--relation ''`
+    and `--batch-id ''` fell back to the defaults; a 5,000-character batch id was stored."""
+    from dwml_py.call_context import CallContext
+    from dwml_py.errors import InputError
+    from dwml_py.project import Project
+    from dwml_py.tools.registry import load_tools
+
+    path = demo["DWML_DUCKDB_PATH"]
+    with pytest.raises(InputError, match="'limit' must be from 1 to 10,000, got 100000000000000000000"):
+        load_tools()["list_runs"].invoke(Project.locate(), {"limit": 10**20}, context=CallContext(agent=True))
+    assert "'limit' must be from 1 to 10,000" in fails("runs", "list", "--limit", str(10**20))
+    assert "'relation' must not be empty" in fails("predict", "churn", "--relation", "")
+    assert "'batch_id' must not be empty" in fails("predict", "churn", "--batch-id", "")
+    out = fails("predict", "churn", "--batch-id", "b" * 5000)
+    assert "'batch_id' is 5,000 characters long; the limit is 256" in out
+    assert "'seed' must be from 0" in fails("train", "churn", "--seed", "-1")
+    assert sql_rows(path, "select count(*) from dwml.predictions") == [(0,)]
+    assert versions(demo) == [1]
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda m: [m], "the top level is a list"),
+    (lambda m: {**m, "nodes": {**m["nodes"], next(iter(m["nodes"])): None}}, "is null, not an object"),
+    (lambda m: {**m, "nodes": {uid: ({**n, "columns": list(n["columns"])} if n.get("columns") else n)
+                               for uid, n in m["nodes"].items()}}, ".columns is a list, not an object"),
+])
+def test_a_manifest_shaped_unlike_dbts_is_named(demo, damage, named):
+    import json
+
+    manifest = demo["DBT_TARGET_PATH"] / "manifest.json"
+    manifest.write_text(json.dumps(damage(json.loads(manifest.read_text()))))
+    for args in (["catalog", "search", "churn"], ["train", "churn", *FAST_XGBOOST], ["docs", "exposures"]):
+        out = fails(*args)
+        assert named in out and "is not a dbt manifest.json" in out and "unexpected" not in out, out
+    assert versions(demo) == [1]
+
+
+def test_a_duckdb_file_cut_short_is_named(demo):
+    """Cut at any point, the file is refused with a clear error, whether opening it fails or a query
+    reads a block that is gone ("unexpected IOException" before). A cut that leaves every block a
+    command reads intact may go unnoticed by that command: DuckDB reads lazily."""
+    path = demo["DWML_DUCKDB_PATH"]
+    data = path.read_bytes()
+    refusals = []
+    for fraction in (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99):
+        path.write_bytes(data[:int(len(data) * fraction)])
+        for args in (["models", "list"], ["status"], ["predict", "churn"], ["runs", "list"]):
+            result = invoke(*args)
+            assert "Traceback" not in result.output and "unexpected" not in result.output, (fraction, result.output)
+            if result.exit_code != 0:
+                assert result.exit_code == 1 and "damaged or cut short" in result.output, (fraction, result.output)
+                refusals.append((fraction, args[0]))
+    assert len(refusals) >= 8, refusals  # most cuts are noticed, each in one clear line

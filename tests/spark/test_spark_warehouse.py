@@ -161,3 +161,18 @@ def test_only_the_session_method_is_supported():
     with pytest.raises(ConfigError, match="method 'thrift'") as info:
         SparkWarehouse.from_settings({"type": "spark", "method": "thrift", "host": "spark.example.com"})
     assert "method: session" in info.value.hint
+
+
+def test_a_read_only_warehouse_refuses_dwmls_writes(spark_session):
+    """Spark has no read-only session, so a read-only call's warehouse refuses writes itself."""
+    from dwml_py.errors import ReadOnlyError
+    from dwml_py.warehouse.spark import SparkWarehouse
+
+    warehouse = SparkWarehouse(spark_session, read_only=True)
+    assert warehouse.fetch_scalar("SELECT 1") == 1
+    assert ensure_tables(warehouse) == {}  # creates and migrates nothing
+    for write in (lambda: warehouse.execute("CREATE SCHEMA IF NOT EXISTS ro_test"),
+                  lambda: warehouse.write_arrow(pa.table({"v": [1]}), "ro_test", "t"),
+                  lambda: warehouse.create_schema("ro_test")):
+        with pytest.raises(ReadOnlyError):
+            write()

@@ -21,10 +21,13 @@ def make_registry():
     def search_things(
         project,
         term: Annotated[str, Param("text to look for", positional=True)],
-        limit: Annotated[int, Param("most hits")] = 5,
+        limit: Annotated[int, Param("most hits", minimum=1, maximum=100)] = 5,
         kind: Annotated[Optional[Literal["model", "source"]], Param("only this kind")] = None,
         tags: Annotated[Optional[list[str]], Param("tags to require")] = None,
         exact: Annotated[bool, Param("exact match only")] = False,
+        refresh: Annotated[bool, Param("rebuild the index first", writes=True)] = False,
+        note: Annotated[str | None, Param("free text", text=True)] = None,
+        outside: Annotated[bool, Param("look outside the project", people_only=True)] = False,
     ) -> dict:
         """Search things by term.
 
@@ -50,10 +53,14 @@ def test_schema_from_type_hints():
     schema = make_registry()["search_things"].json_schema()
     assert schema["required"] == ["term"]
     props = schema["properties"]
-    assert props["term"] == {"type": "string", "description": "text to look for"}
-    assert props["limit"] == {"type": "integer", "description": "most hits", "default": 5}
+    assert props["term"] == {"type": "string", "minLength": 1, "maxLength": 256,
+                             "pattern": "^[^\\u0000-\\u001f\\u007f]*$", "description": "text to look for"}
+    assert props["limit"] == {"type": "integer", "minimum": 1, "maximum": 100, "description": "most hits",
+                              "default": 5}
     assert props["kind"]["enum"] == ["model", "source"]
-    assert props["tags"]["type"] == "array" and props["tags"]["items"] == {"type": "string"}
+    assert props["tags"]["type"] == "array" and props["tags"]["maxItems"] == 1000
+    assert props["tags"]["items"]["type"] == "string" and props["tags"]["items"]["maxLength"] == 256
+    assert props["note"]["maxLength"] == 4000 and "pattern" not in props["note"]
     assert props["exact"]["type"] == "boolean"
 
 
@@ -113,3 +120,73 @@ def test_cli_commands_are_derived_from_the_registry():
     failed = runner.invoke(root, ["change", "bad"])
     assert failed.exit_code == 1
     assert "Thing 'bad' cannot change." in failed.output and "pick another thing" in failed.output
+
+
+def test_limits_declared_once_are_enforced_for_every_caller(project):
+    tool = make_registry()["search_things"]
+    with pytest.raises(InputError, match="'limit' must be from 1 to 100, got 100000000000000000000"):
+        tool.call(project, term="x", limit=10**20)
+    with pytest.raises(InputError, match="'term' must not be empty"):
+        tool.call(project, term="")
+    with pytest.raises(InputError, match="'term' is 5,000 characters long; the limit is 256"):
+        tool.call(project, term="x" * 5000)
+    with pytest.raises(InputError, match="control character"):
+        tool.call(project, term="a\x00b")
+    with pytest.raises(InputError, match="'tags' takes at most 1,000 items"):
+        tool.call(project, term="x", tags=["a"] * 1001)
+    assert tool.call(project, term="x", note="two\nlines\tand a tab")["term"] == "x"  # free text may
+
+
+def test_numbers_without_a_declared_range_do_not_register():
+    reg = Registry()
+    with pytest.raises(TypeError, match="needs Param\\(minimum=..., maximum=...\\)"):
+        @reg.tool("unbounded", cli=("unbounded",))
+        def unbounded(project, n: Annotated[int, Param("a number")] = 1) -> dict:
+            return {}
+
+
+def test_read_only_calls_refuse_writing_tools_and_arguments(project):
+    from dwml_py.call_context import CallContext
+    from dwml_py.errors import ReadOnlyError
+
+    reg = make_registry()
+    read_only = CallContext(read_only=True, agent=True)
+    assert reg["search_things"].call(project, context=read_only, term="x")["term"] == "x"
+    with pytest.raises(ReadOnlyError, match="refresh=True would change things"):
+        reg["search_things"].call(project, context=read_only, term="x", refresh=True)
+    with pytest.raises(ReadOnlyError, match="changes things"):
+        reg["change_thing"].call(project, context=read_only, name="x")
+    schema = reg["search_things"].json_schema(read_only)
+    assert "refresh" not in schema["properties"] and "outside" not in schema["properties"]
+    assert {"refresh", "outside"} <= set(reg["search_things"].json_schema()["properties"])
+
+
+def test_people_only_arguments_are_refused_to_agents(project):
+    from dwml_py.call_context import CallContext
+
+    tool = make_registry()["search_things"]
+    assert tool.call(project, term="x", outside=True)["term"] == "x"
+    with pytest.raises(InputError, match="'outside' is not offered to agents"):
+        tool.call(project, context=CallContext(agent=True), term="x", outside=True)
+
+
+def test_registered_tools_declare_their_limits_and_writes():
+    """The sweep: every parameter of every real tool is bounded, and the read-only tools name the
+    arguments that make them write."""
+    from dwml_py.tools.registry import load_tools
+
+    tools = load_tools()
+    for spec in tools:
+        for p in spec.params:
+            schema = p.json_schema()
+            if schema["type"] in ("integer", "number"):
+                assert schema["minimum"] is not None and schema["maximum"] is not None, (spec.name, p.name)
+            if schema["type"] == "string" and "enum" not in schema:
+                assert schema["minLength"] >= 1 and schema["maxLength"] <= 4000, (spec.name, p.name)
+            if schema["type"] == "array":
+                assert schema["maxItems"] <= 1000, (spec.name, p.name)
+    writing = {(s.name, p.name) for s in tools if s.read_only for p in s.params if p.writes}
+    assert writing == {("list_runs", "mark_stale"), ("search_catalog", "refresh"), ("show_catalog_node", "refresh"),
+                       ("catalog_lineage", "refresh"), ("suggest_features", "refresh")}
+    people_only = {(s.name, p.name) for s in tools for p in s.params if p.people_only}
+    assert people_only == {("create_report", "allow_outside_project"), ("write_exposures", "allow_outside_project")}

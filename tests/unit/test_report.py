@@ -326,14 +326,17 @@ def test_cli_writes_the_card(card, monkeypatch, tmp_path):
     monkeypatch.setenv("DWML_DUCKDB_PATH", str(card["db"]))
     monkeypatch.setenv("DWML_ARTIFACT_DIR", str(card["store"].root))
     out = tmp_path / "cli.html"
-    result = CliRunner().invoke(app, ["report", MODEL, "--output", str(out), "--no-rebuild-holdout", "--json"])
+    # tmp_path lies outside the project: a person may write there, saying so
+    result = CliRunner().invoke(app, ["report", MODEL, "--output", str(out), "--no-rebuild-holdout", "--json",
+                                      "--allow-outside-project"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["path"] == str(out.resolve()) and out.stat().st_size == payload["bytes"]
     assert payload["holdout"]["status"] == "skipped" and "plot-roc" not in payload["plots"]
-    shown = CliRunner().invoke(app, ["report", MODEL, "--output", str(out), "--no-rebuild-holdout"])
+    shown = CliRunner().invoke(app, ["report", MODEL, "--output", str(out), "--no-rebuild-holdout",
+                                     "--allow-outside-project"])
     assert shown.exit_code == 0 and "model card" in shown.stdout and "holdout not rebuilt" in shown.stdout
-    missing = CliRunner().invoke(app, ["report", "no_such_model", "--output", str(out)])
+    missing = CliRunner().invoke(app, ["report", "no_such_model", "--output", str(out), "--allow-outside-project"])
     assert missing.exit_code == 1 and "No registered model named 'no_such_model'" in missing.output
     assert re.search(r"Traceback", missing.output) is None
 
