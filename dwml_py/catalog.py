@@ -610,7 +610,8 @@ def _tags(raw: dict, config: dict) -> list[str]:
         tags = [tags]
     if isinstance(extra, str):
         extra = [extra]
-    return list(dict.fromkeys([*tags, *extra]))
+    # a hand-made manifest may hold a null or a number among the tags: text, or left out
+    return list(dict.fromkeys(str(tag) for tag in [*tags, *extra] if tag is not None))
 
 
 def _meta_items(meta: dict, prefix: str = "") -> list[tuple[str, str, str]]:

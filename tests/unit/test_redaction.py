@@ -10,6 +10,7 @@ import pytest
 from dwml_py import redaction
 from dwml_py.errors import WarehouseError
 from dwml_py.project import Project
+from tests.conftest import DEMO_DIR
 
 NESTED = {
     "settings": {"s3_secret_access_key": "s3-secret-0001", "s3_region": "eu-west-1"},
@@ -38,14 +39,14 @@ def test_every_nested_value_is_a_secret_but_plain_top_level_settings_are_not():
     assert not found & {"4", "duckdb", "warehouse.duckdb", "db.example.com", "ana", "md", "s3"}
 
 
-def test_profile_resolution_registers_nested_secrets(repo_root, tmp_path, monkeypatch):
+def test_profile_resolution_registers_nested_secrets(tmp_path, monkeypatch):
     monkeypatch.setenv("NESTED_SECRET", "from-env-0010")
     monkeypatch.setenv("DBT_ENV_SECRET_TOKEN", "dbt-secret-0011")
     (tmp_path / "profiles.yml").write_text(
-        "dwml:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: x.duckdb\n"
+        "dwml_demo:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: x.duckdb\n"
         "      schema: \"{{ env_var('DBT_ENV_SECRET_TOKEN') }}\"\n"
         "      settings:\n        s3_secret_access_key: \"{{ env_var('NESTED_SECRET') }}\"\n")
-    profile = Project.locate(repo_root, tmp_path).profile
+    profile = Project.locate(DEMO_DIR, tmp_path).profile
     assert profile.redacted()["settings"]["s3_secret_access_key"] == "****"
     assert {"from-env-0010", "dbt-secret-0011"} <= set(redaction.registered())
     error = WarehouseError("SET \"s3_secret_access_key\" = 'from-env-0010' in dbt-secret-0011",
