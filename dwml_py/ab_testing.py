@@ -116,7 +116,7 @@ def ab_test(project, name: str, champion: int, challenger: int, metric: str | No
             progress: Progress = SILENT) -> dict:
     """Compare two versions of a model on the same matured labelled rows; see the module doc."""
     from dwml_py.drift import feature_meta
-    from dwml_py.tracking import ensure_once, table_rows, utcnow
+    from dwml_py.rows import ensure_once, table_rows, utcnow
     from dwml_py.warehouse import connect
 
     started = time.perf_counter()

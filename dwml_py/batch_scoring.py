@@ -238,7 +238,7 @@ def predict(project, name: str, version: int | None = None, alias: str | None = 
     Returns {model_name, version, alias, relation, batch_id, rows, replaced_rows, batches, seconds}.
     """
     from dwml_py.artifacts import ArtifactStore
-    from dwml_py.tracking import ensure_once, utcnow
+    from dwml_py.rows import ensure_once, utcnow
     from dwml_py.training import TrainedModel
     from dwml_py.warehouse import connect
 

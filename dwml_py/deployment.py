@@ -55,7 +55,7 @@ def deploy(project, model_name: str, version: int, alias: str = "production", re
     """Deploy `version` of `model_name` under `alias`; see the module doc."""
     from dwml_py.audit import current_actor, record_event
     from dwml_py.governance import governance_gate
-    from dwml_py.tracking import ensure_once
+    from dwml_py.rows import ensure_once
     from dwml_py.warehouse import connect
 
     registry.check_name(alias, "Alias")

@@ -477,7 +477,7 @@ def _window_text(after, before) -> str:
 
 
 def load_reference(warehouse, name: str, version: int) -> list[dict]:
-    from dwml_py.tracking import select_rows
+    from dwml_py.rows import select_rows
 
     where = exp.and_(sqlmod.column("model_name").eq(sqlmod.literal(name)),
                      sqlmod.column("version").eq(sqlmod.literal(int(version))))
@@ -529,7 +529,7 @@ def detect_drift(project, name: str, version: int | None = None, alias: str | No
     from dwml_py import model_registry as registry
     from dwml_py.artifacts import ArtifactStore
     from dwml_py.batch_scoring import match_columns, resolve_scoring_relation
-    from dwml_py.tracking import ensure_once, table_rows, utcnow
+    from dwml_py.rows import ensure_once, table_rows, utcnow
     from dwml_py.training import TrainedModel
     from dwml_py.warehouse import connect
 

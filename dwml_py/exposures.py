@@ -237,7 +237,7 @@ def write_exposures(project, output: str | Path | None = None, force: bool = Fal
     """Write the exposures file; see the module doc. Unchanged content is not rewritten.
     `manifest`: the parsed manifest.json (default: the project's, refreshed when stale)."""
     from dwml_py.artifacts import ArtifactStore
-    from dwml_py.tracking import ensure_once
+    from dwml_py.rows import ensure_once
     from dwml_py.warehouse import connect
 
     path = Path(str(output)) if output else default_path(project)

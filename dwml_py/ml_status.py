@@ -24,7 +24,7 @@ from dwml_py.drift import DATASET_FEATURE, PRIMARY_STATISTICS
 from dwml_py.errors import NotFoundError, did_you_mean
 from dwml_py.reference_profile import SCORE_FEATURE
 from dwml_py.tables import DWML_SCHEMA
-from dwml_py.tracking import decode_row, utcnow
+from dwml_py.rows import decode_row, utcnow
 # The holdout metric shown for a run, by task; other tasks show the first one logged.
 HEADLINE_METRIC = {"classification": "roc_auc", "regression": "rmse"}
 STALE_AFTER_HOURS = 24.0

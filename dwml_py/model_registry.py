@@ -20,8 +20,9 @@ from dwml_py import sql as sqlmod
 from dwml_py.artifacts import ArtifactRef, ArtifactStore
 from dwml_py.errors import InputError, NotFoundError, did_you_mean
 from dwml_py.tables import DWML_SCHEMA
-from dwml_py.tracking import (TASKS, ensure_once, current_actor, get_run, latest_metrics, resolve_run_id,
-                              select_rows, table_rows, to_json, utcnow)
+from dwml_py.rows import ensure_once, select_rows, table_rows, to_json, utcnow
+from dwml_py.run_records import get_run, latest_metrics, resolve_run_id, TASKS
+from dwml_py.audit import current_actor
 
 # Model and alias names end up in CLI arguments, file names and SQL identifiers of scoring
 # models; keeping them plain avoids surprises in all three.

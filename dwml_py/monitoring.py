@@ -74,7 +74,7 @@ def monitor(project, alias: str = "production", after=None, before=None, window:
     from dwml_py import model_registry as registry
     from dwml_py.drift import detect_drift
     from dwml_py.performance import evaluate_performance, iso
-    from dwml_py.tracking import ensure_once
+    from dwml_py.rows import ensure_once
     from dwml_py.warehouse import connect
 
     started = time.perf_counter()

@@ -399,7 +399,7 @@ def relation_pairs(project, warehouse, models: list, relation: str, window: str,
 def maturity(spec: dict, label_delay_days: int | None, rule_delay: int | None, as_of) -> tuple[int, datetime,
                                                                                                 datetime | None]:
     """(label delay in days, as-of time, latest matured snapshot or None without a timestamp)."""
-    from dwml_py.tracking import utcnow
+    from dwml_py.rows import utcnow
 
     if label_delay_days is not None and (isinstance(label_delay_days, bool) or not isinstance(label_delay_days, int)
                                          or label_delay_days < 0):
@@ -498,7 +498,7 @@ def evaluate_performance(project, name: str, version: int | None = None, alias: 
                          progress: Progress = SILENT) -> dict:
     """Metrics of a version per time window on matured labels, against its holdout baseline; see the module doc."""
     from dwml_py.drift import feature_meta
-    from dwml_py.tracking import ensure_once, table_rows, utcnow
+    from dwml_py.rows import ensure_once, table_rows, utcnow
     from dwml_py.warehouse import connect
 
     started = time.perf_counter()

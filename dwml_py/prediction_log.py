@@ -47,7 +47,7 @@ def new_batch_id() -> str:
 
 def write_batch(project, batch_id: str, rows: pa.Table) -> None:
     """Replace the rows of `batch_id` in dwml.predictions with `rows`, on a connection of its own."""
-    from dwml_py.tracking import ensure_once
+    from dwml_py.rows import ensure_once
     from dwml_py.warehouse import connect
 
     rows = rows.set_column(rows.schema.get_field_index("batch_id"), "batch_id",

@@ -105,7 +105,7 @@ def row_schema(model, entity: list[str], timestamp: str | None, require_entity: 
     fields: dict[str, tuple] = {}
     taken = set()
     for i, feature in enumerate(model.features):
-        fields[f"f{i}"] = (Optional[kinds[feature["kind"]]], Field(..., alias=feature["name"]))
+        fields[f"f{i}"] = (Optional[kinds[feature["kind"]]], Field(..., alias=feature["name"]))  # noqa: F821 - a key, not a type name
         taken.add(feature["name"])
     # keys are stored and hashed as 64-bit integers or text: a larger number is the client's error
     key_type = Union[Annotated[int, Strict(), Field(ge=KEY_MIN, le=KEY_MAX)], StrictStr]
@@ -204,7 +204,7 @@ class ModelStore:
         """(Re)read the aliases of the served models and load the versions they point at."""
         from dwml_py import model_registry as registry
         from dwml_py.artifacts import ArtifactStore
-        from dwml_py.tracking import ensure_once
+        from dwml_py.rows import ensure_once
         from dwml_py.warehouse import connect
 
         store = ArtifactStore.for_project(self.project)
@@ -443,7 +443,7 @@ def create_app(project, names: list[str] | None = None, *, alias: str = DEFAULT_
     from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
     from dwml_py.prediction_log import PredictionLog
-    from dwml_py.tracking import utcnow
+    from dwml_py.rows import utcnow
 
     _check_settings(challenger, challenger_share, flush_rows, flush_seconds, max_body_bytes, api_key)
     store = ModelStore(project, names, alias, challenger, require_entity=log_predictions)

@@ -728,7 +728,7 @@ def storage_row(model, model_name: str, version: int, dialect: str, keep: list[s
 def unavailable_row(model, model_name: str, version: int, dialect: str, reason: str | None,
                     keep: list[str] = ()) -> dict:
     """A dwml.scoring_sql row without a query: the version cannot be scored in SQL, for `reason`."""
-    from dwml_py.tracking import utcnow
+    from dwml_py.rows import utcnow
 
     return {"model_name": model_name, "version": int(version), "dialect": dialect, "status": "unavailable",
             "query_sql": None, "relation_placeholder": None, "input_columns": json.dumps(list(model.feature_names)),
@@ -739,7 +739,7 @@ def unavailable_row(model, model_name: str, version: int, dialect: str, reason: 
 def store(warehouse, row: dict) -> None:
     """Replace the version's row for its dialect (a re-deploy compiles again), in one transaction."""
     from dwml_py.tables import DWML_SCHEMA
-    from dwml_py.tracking import table_rows
+    from dwml_py.rows import table_rows
 
     where = exp.and_(*(sqlmod.column(c).eq(sqlmod.literal(row[c])) for c in ("model_name", "version", "dialect")))
     with warehouse.transaction():

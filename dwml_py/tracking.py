@@ -25,28 +25,28 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import subprocess
 import time
 import uuid
 import warnings
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import pyarrow as pa
 from sqlglot import exp
 
 from dwml_py import sql as sqlmod
 from dwml_py.audit import current_actor  # noqa: F401 - one definition of who acts, re-exported
 from dwml_py.artifacts import ArtifactRef, ArtifactStore, check_artifact_name, guess_format
-from dwml_py.errors import InputError, NotFoundError, did_you_mean
-from dwml_py.tables import DWML_SCHEMA, TABLES, ensure_tables
+from dwml_py.errors import InputError, did_you_mean
+# rows and run_records hold what the rest of dwml shares; re-exported here for the run API's users
+from dwml_py.rows import decode_row, ensure_once, select_rows, table_rows, timestamp_literal  # noqa: F401
+from dwml_py.rows import to_json, update_statement, utcnow  # noqa: F401
+from dwml_py.run_records import RUN_STATUSES, TASKS, get_run, latest_metrics, list_runs  # noqa: F401
+from dwml_py.run_records import mark_stale_runs, resolve_run_id  # noqa: F401
+from dwml_py.tables import DWML_SCHEMA, ensure_tables
 from dwml_py.versions import package_versions
 
-RUN_STATUSES = ("running", "finished", "failed")
-TASKS = ("classification", "regression")
 _MAX_ERROR_CHARS = 4000
 
 # Fields of `dwml.runs` that run.set() may fill, with the Python types each accepts.
@@ -55,93 +55,6 @@ SETTABLE_FIELDS: dict[str, tuple[type, ...]] = {
     "data_fingerprint": (str,), "row_count": (int,), "manifest_checksum": (str,), "dbt_invocation_id": (str,),
     "seed": (int,), "gates": (dict, list), "durations": (dict,), "features": (list,),
 }
-
-_ARROW_TYPES = {"string": pa.string(), "json": pa.string(), "integer": pa.int64(), "double": pa.float64(),
-                "boolean": pa.bool_(), "timestamp": pa.timestamp("us"), "date": pa.date32()}
-
-
-# -- rows in and out of dwml's tables (shared with model_registry) -----------------------------
-
-def utcnow() -> datetime:
-    """Now in UTC, without a time zone: how dwml's timestamp columns hold time."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def to_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, default=_json_default, sort_keys=True)
-
-
-def _json_default(value):
-    # numpy scalars/arrays and paths show up in params all the time; anything else is kept as text
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=str)
-    return str(value)
-
-
-def table_rows(table: str, rows: list[dict]) -> pa.Table:
-    """Rows (dicts of Python values; JSON columns already as text) as an Arrow table of `table`'s columns."""
-    spec = TABLES[table]
-    arrays = {c.name: pa.array([r.get(c.name) for r in rows], type=_ARROW_TYPES[c.type]) for c in spec.columns}
-    return pa.table(arrays)
-
-
-def decode_row(table: str, row: dict) -> dict:
-    """A row read from a dwml table, JSON-ready: JSON columns parsed, timestamps as ISO text."""
-    types = {c.name: c.type for c in TABLES[table].columns}
-    out = {}
-    for key, value in row.items():
-        kind = types.get(key)
-        if kind == "json" and isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                pass  # written by something else: show it as it is
-        elif isinstance(value, (datetime, date)):
-            value = value.isoformat()
-        elif isinstance(value, float) and not math.isfinite(value):
-            value = None
-        out[key] = value
-    return out
-
-
-def select_rows(warehouse, table: str, where: exp.Expression | None = None, order_by: list | None = None,
-                limit: int | None = None) -> list[dict]:
-    """Decoded rows of one of dwml's tables; [] when the table does not exist yet."""
-    if not warehouse.table_exists(DWML_SCHEMA, table):
-        return []
-    query = exp.select(*[sqlmod.column(c) for c in TABLES[table].column_names()]).from_(
-        sqlmod.table(DWML_SCHEMA, table))
-    if where is not None:
-        query = query.where(where)
-    if order_by:
-        query = query.order_by(*order_by)
-    if limit is not None:
-        query = query.limit(int(limit))
-    return [decode_row(table, r) for r in warehouse.fetch_rows(query)]
-
-
-def timestamp_literal(value: datetime) -> exp.Expression:
-    return exp.cast(sqlmod.literal(value.isoformat(sep=" ")), exp.DataType.Type.TIMESTAMP)
-
-
-def _update(table: str, values: dict, where: exp.Expression) -> exp.Update:
-    types = {c.name: c.type for c in TABLES[table].columns}
-    assignments = []
-    for name, value in values.items():
-        if types[name] == "timestamp" and value is not None:
-            value_expr = timestamp_literal(value)
-        elif types[name] == "json":
-            value_expr = sqlmod.literal(to_json(value))
-        else:
-            value_expr = sqlmod.literal(value)
-        assignments.append(exp.EQ(this=sqlmod.column(name), expression=value_expr))
-    return exp.Update(this=sqlmod.table(DWML_SCHEMA, table), expressions=assignments, where=exp.Where(this=where))
 
 
 # -- who, what, where ----------------------------------------------------------------------------
@@ -369,7 +282,7 @@ class Run:
         finished_at = utcnow()
         values = self._final_values("finished", finished_at, None)
         with self._connection() as warehouse, warehouse.transaction():
-            warehouse.execute(_update("runs", values, self._where()))
+            warehouse.execute(update_statement("runs", values, self._where()))
             self._write_metrics(warehouse)
             if self._registration is not None:
                 from dwml_py.model_registry import insert_version, version_arguments
@@ -392,7 +305,7 @@ class Run:
         if self.status != "running":
             raise InputError(f"Run {self.run_id} has not started; nothing to write.", hint="call run.start() first.")
         with self._connection() as warehouse, warehouse.transaction():
-            warehouse.execute(_update("runs", self._state_values(), self._where()))
+            warehouse.execute(update_statement("runs", self._state_values(), self._where()))
             self._write_metrics(warehouse)
         self._metrics_written = len(self._metrics)  # only once the transaction committed
 
@@ -407,7 +320,7 @@ class Run:
         text = text[:_MAX_ERROR_CHARS]
         finished_at = utcnow()
         with self._connection() as warehouse, warehouse.transaction():
-            warehouse.execute(_update("runs", self._final_values("failed", finished_at, text), self._where()))
+            warehouse.execute(update_statement("runs", self._final_values("failed", finished_at, text), self._where()))
         self.status, self.finished_at, self.error = "failed", finished_at, text
 
     def __enter__(self) -> "Run":
@@ -490,14 +403,6 @@ class Run:
             warehouse.close()
 
 
-def ensure_once(warehouse) -> None:
-    # ensure_tables costs a metadata query per table: once per warehouse object is enough
-    if not getattr(warehouse, "_dwml_tables_ready", False):
-        ensure_tables(warehouse)
-        with contextlib.suppress(AttributeError):
-            warehouse._dwml_tables_ready = True
-
-
 def _project_for(project, warehouse, store, project_dir, profiles_dir, target):
     """The dbt project a run needs: given, or located, unless a warehouse and a store make it unnecessary."""
     if project is None and (warehouse is None or store is None or project_dir or profiles_dir or target):
@@ -557,98 +462,3 @@ def resume_run(run_id: str, *, project_dir: str | Path | None = None, profiles_d
     run._fields = {k: row[k] for k in SETTABLE_FIELDS if k != "model_name" and row.get(k) is not None}
     run.status = "running"
     return run
-
-
-# -- reading runs back -------------------------------------------------------------------------
-
-def resolve_run_id(warehouse, given: str) -> str:
-    """The full run id for `given`: an exact id, or a unique prefix of at least 4 characters (as git)."""
-    if not isinstance(given, str) or not given.strip():
-        raise InputError(f"A run id is needed, got {given!r}.", hint="list runs with `dwml runs list`.")
-    given = given.strip()
-    exact = select_rows(warehouse, "runs", sqlmod.column("run_id").eq(sqlmod.literal(given)))
-    if exact:
-        return given
-    matches = []
-    if len(given) >= 4 and all(ch in "0123456789abcdef" for ch in given):  # hex only: nothing to escape in LIKE
-        prefix = exp.Like(this=sqlmod.column("run_id"), expression=sqlmod.literal(given + "%"))
-        matches = [r["run_id"] for r in select_rows(warehouse, "runs", prefix, limit=3)]
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise InputError(f"Run id prefix {given!r} matches several runs ({', '.join(matches)}, ...).",
-                         hint="give more characters of the run id.")
-    recent = [r["run_id"] for r in select_rows(warehouse, "runs", order_by=[exp.Ordered(
-        this=sqlmod.column("started_at"), desc=True)], limit=50)]
-    raise NotFoundError(f"No run with id {given!r}.",
-                        hint=did_you_mean(given, recent) + " (`dwml runs list` shows the runs).")
-
-
-def get_run(warehouse, run_id: str) -> dict:
-    """A run's row (JSON-ready) with its metrics; NotFoundError for an unknown id."""
-    run_id = resolve_run_id(warehouse, run_id)
-    row = select_rows(warehouse, "runs", sqlmod.column("run_id").eq(sqlmod.literal(run_id)))[0]
-    row["metrics"] = [{k: m[k] for k in ("metric", "value", "split", "step", "logged_at")}
-                      for m in select_rows(warehouse, "run_metrics",
-                                           sqlmod.column("run_id").eq(sqlmod.literal(run_id)),
-                                           order_by=[sqlmod.column("logged_at"), sqlmod.column("metric")])]
-    return row
-
-
-def latest_metrics(metric_rows: list[dict]) -> dict[str, float]:
-    """{'split.metric' (or 'metric' without a split): value}, keeping the highest step / latest value."""
-    best: dict[str, tuple] = {}
-    for m in metric_rows:
-        key = f"{m['split']}.{m['metric']}" if m.get("split") else m["metric"]
-        rank = (m.get("step") if m.get("step") is not None else -1, m.get("logged_at") or "")
-        if key not in best or rank >= best[key][0]:
-            best[key] = (rank, m["value"])
-    return {k: v for k, (_, v) in sorted(best.items())}
-
-
-def list_runs(warehouse, experiment: str | None = None, model_name: str | None = None, status: str | None = None,
-              limit: int = 50, stale_after_hours: float = 24.0) -> list[dict]:
-    """Runs, newest first, each with its latest metrics and `stale` (still running after
-    `stale_after_hours`: its process was likely killed)."""
-    if status is not None and status not in RUN_STATUSES:
-        raise InputError(f"status must be one of {list(RUN_STATUSES)}, got {status!r}.",
-                         hint=did_you_mean(status, RUN_STATUSES))
-    if not isinstance(limit, int) or limit < 1:
-        raise InputError(f"limit must be a positive integer, got {limit!r}.", hint="e.g. --limit 20.")
-    conditions = [sqlmod.column(col).eq(sqlmod.literal(value))
-                  for col, value in (("experiment", experiment), ("model_name", model_name), ("status", status))
-                  if value is not None]
-    where = exp.and_(*conditions) if conditions else None
-    runs = select_rows(warehouse, "runs", where, order_by=[exp.Ordered(this=sqlmod.column("started_at"), desc=True)],
-                       limit=limit)
-    metrics: dict[str, list[dict]] = {}
-    if runs:
-        ids = exp.In(this=sqlmod.column("run_id"), expressions=[sqlmod.literal(r["run_id"]) for r in runs])
-        for m in select_rows(warehouse, "run_metrics", ids):
-            metrics.setdefault(m["run_id"], []).append(m)
-    cutoff = (utcnow() - timedelta(hours=stale_after_hours)).isoformat()
-    for run in runs:
-        run["metrics"] = latest_metrics(metrics.get(run["run_id"], []))
-        run["stale"] = run["status"] == "running" and run["started_at"] < cutoff
-    return runs
-
-
-def mark_stale_runs(warehouse, older_than_hours: float = 24) -> list[str]:
-    """Mark runs still `running` that started more than `older_than_hours` ago as failed (their
-    process was killed or lost); returns their ids."""
-    if not isinstance(older_than_hours, (int, float)) or older_than_hours < 0:
-        raise InputError(f"older_than_hours must be a number >= 0, got {older_than_hours!r}.",
-                         hint="e.g. 24: runs without a finish a day after they started.")
-    ensure_once(warehouse)
-    cutoff = utcnow() - timedelta(hours=older_than_hours)
-    where = exp.and_(sqlmod.column("status").eq(sqlmod.literal("running")),
-                     exp.LT(this=sqlmod.column("started_at"), expression=timestamp_literal(cutoff)))
-    stale = [r["run_id"] for r in select_rows(warehouse, "runs", where)]
-    if stale:
-        error = (f"abandoned: still running {older_than_hours:g} hours after it started, with no finish recorded "
-                 "(its process was likely killed)")
-        with warehouse.transaction():
-            warehouse.execute(_update("runs", {"status": "failed", "finished_at": utcnow(), "error": error},
-                                      exp.and_(where, exp.In(this=sqlmod.column("run_id"),
-                                                             expressions=[sqlmod.literal(r) for r in stale]))))
-    return stale

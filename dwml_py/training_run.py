@@ -18,7 +18,7 @@ from dwml_py.catalog import Catalog
 from dwml_py.errors import GateRefused, InputError
 from dwml_py.progress import SILENT, Progress
 from dwml_py.tables import DWML_SCHEMA, ensure_tables
-from dwml_py.tracking import table_rows, utcnow
+from dwml_py.rows import table_rows, utcnow
 
 GATES = ("quality", "governance", "cost")
 MODEL_ARTIFACT = "model.zip"

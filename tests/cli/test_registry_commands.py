@@ -117,7 +117,7 @@ def test_errors_exit_1_with_a_hint(runs):
 def test_runs_list_marks_stale_runs_only_when_asked(project):
     killed = dwml_py.start_run(experiment="churn", project=project)  # never finishes: its process "died"
     with connect(project) as warehouse:
-        warehouse.execute(tracking._update("runs", {"started_at": tracking.utcnow() - timedelta(hours=2)},
+        warehouse.execute(tracking.update_statement("runs", {"started_at": tracking.utcnow() - timedelta(hours=2)},
                                            killed._where()))
     listed = invoke_json("runs", "list", "--stale-hours", "1")
     assert listed["runs"][0]["status"] == "running" and listed["runs"][0]["stale"] is True

@@ -220,7 +220,7 @@ def test_mark_stale_runs_fails_old_running_rows_only(project):
     old = dwml_py.start_run(experiment="old", project=project)
     fresh = dwml_py.start_run(experiment="fresh", project=project)
     with connect(project) as warehouse:
-        warehouse.execute(tracking._update("runs", {"started_at": tracking.utcnow() - timedelta(hours=30)},
+        warehouse.execute(tracking.update_statement("runs", {"started_at": tracking.utcnow() - timedelta(hours=30)},
                                            old._where()))
         listed = {r["run_id"]: r for r in tracking.list_runs(warehouse)}
         assert listed[old.run_id]["stale"] and not listed[fresh.run_id]["stale"]
