@@ -3,9 +3,8 @@
 The Python API mirrors the `dwml` command line; see the README.
 """
 
-__version__ = "0.1.0"
-
-from dwml_py.errors import DwmlError  # noqa: E402
+from dwml_py.errors import DwmlError
+from dwml_py.versions import __version__
 
 __all__ = ["DwmlError", "__version__", "resume_run", "start_run"]
 

@@ -186,7 +186,7 @@ def _warehouse_checks(project) -> list[Check]:
 def dbt_package_check(project_dir: Path) -> Check:
     """Whether the project installed dwml's dbt package, and the same version as this companion:
     the macros and the tables' definitions of one version must meet the Python side of the same."""
-    from dwml_py import __version__
+    from dwml_py.versions import __version__
     from dwml_py.package_files import DISTRIBUTION, dbt_package_dir
     from dwml_py.project_packages import dbt_package_version, declared_dwml, installed_dwml, release_tag
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 
-from dwml_py import __version__
+from dwml_py.versions import __version__
 from dwml_py.call_context import CallContext
 from dwml_py.errors import ConfigError, DwmlError
 from dwml_py.redaction import scrub, scrub_data

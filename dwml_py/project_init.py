@@ -18,7 +18,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dwml_py import __version__
+from dwml_py.versions import __version__
 from dwml_py.errors import DwmlError, InputError
 from dwml_py.meta_example import find_model, write_example
 from dwml_py.package_files import DISTRIBUTION, dbt_package_dir

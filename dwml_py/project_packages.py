@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from dwml_py import __version__
+from dwml_py.versions import __version__
 from dwml_py.errors import ConfigError
 from dwml_py.package_files import DBT_PACKAGE_NAME, dbt_project_name
 

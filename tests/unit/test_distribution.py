@@ -36,7 +36,7 @@ def _text_files() -> list[Path]:
 
 def test_the_distribution_is_not_the_other_projects_dwml():
     assert PYPROJECT["project"]["name"] == DISTRIBUTION == "dwml-dbt"
-    assert PYPROJECT["project"]["scripts"] == {"dwml": "dwml_py.cli:main"}  # the command keeps its name
+    assert PYPROJECT["project"]["scripts"] == {"dwml": "dwml_py.entry:main"}  # the command keeps its name
 
 
 def test_no_install_line_names_the_bare_dwml():
@@ -55,7 +55,7 @@ def test_readme_installs_the_extras_by_the_distributions_name():
 
 def test_the_python_and_the_dbt_package_have_one_version():
     assert PYPROJECT["project"]["dynamic"] == ["version"]
-    assert SETUPTOOLS["dynamic"]["version"] == {"attr": "dwml_py.__version__"}
+    assert SETUPTOOLS["dynamic"]["version"] == {"attr": "dwml_py.versions.__version__"}
     package = yaml.safe_load((REPO_ROOT / "dbt_project.yml").read_text())
     assert str(package["version"]) == __version__
 
@@ -98,3 +98,16 @@ def _glob_matches(path: str, glob: str) -> bool:
     """setuptools' package-data glob: `**` is any number of folders, `*` stays within one."""
     pattern = re.escape(glob).replace(r"\*\*/", "(?:[^/]+/)*").replace(r"\*", "[^/]*")
     return re.fullmatch(pattern, path) is not None and fnmatch.fnmatch(Path(path).name, Path(glob).name)
+
+
+def test_dwml_version_answers_before_the_cli_is_built():
+    """`dwml --version` costs a Python start and one small module: typer, rich and the tool
+    registry (what building the CLI imports) are never imported for it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.argv = ['dwml', '--version']; from dwml_py.entry import main; main(); "
+            "heavy = sorted(m for m in ('typer', 'rich', 'duckdb', 'pyarrow', 'sqlglot', 'dwml_py.tools.registry') "
+            "if m in sys.modules); print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert out.stdout.splitlines() == [f"dwml {__version__}", "[]"]
