@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-# read_json is imported from here by other modules: the catalog is where artifacts are read
+# read_json and read_artifact are imported from here by other modules: the catalog is where artifacts are read
 from dwml_py.dbt_artifacts import (SUPPORTED_CATALOG_VERSIONS, SUPPORTED_MANIFEST_VERSIONS, check_version,
-                                   read_artifact, read_catalog_json, read_json)
+                                   read_artifact, read_catalog_json, read_json)  # noqa: F401
 from dwml_py.dbt_artifact_shapes import check_shape
 from dwml_py.errors import DbtCommandError, DwmlError, InputError, NotFoundError, did_you_mean
 from dwml_py.pii import DEFAULT_MIN_MATCH_SHARE, DEFAULT_SAMPLE_ROWS
@@ -412,6 +412,17 @@ class Catalog:
         deps = (self._raw[unique_id].get("depends_on") or {}).get("nodes") or []
         return [d for d in dict.fromkeys(deps) if d in self._raw]
 
+    def ancestors(self, unique_ids: Iterable[str]) -> set[str]:
+        """The given nodes (those in the catalog) and every node upstream of them."""
+        seen = {uid for uid in unique_ids if uid in self._raw}
+        stack = list(seen)
+        while stack:
+            for parent in self.parents(stack.pop()):
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+        return seen
+
     def children(self, unique_id: str) -> list[str]:
         if self._children is None:
             children: dict[str, list[str]] = {}
@@ -707,7 +718,7 @@ def _parse(project, state) -> str:
 def _pii_policy(project, notes: list[str]) -> dict:
     """The governance gate's sampling settings (vars: dwml: governance:), so the catalog calls the
     same columns PII; a broken setting is the gate's to refuse, here the defaults stand."""
-    from dwml_py.governance import resolve_policy
+    from dwml_py.governance_policy import resolve_policy
 
     try:
         return resolve_policy(project.config)

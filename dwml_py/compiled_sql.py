@@ -93,9 +93,7 @@ def uncompiled(catalog, unique_ids: Iterable[str] | None = None) -> list[str]:
 
 def sql_ancestors(catalog, unique_ids: Iterable[str]) -> list[str]:
     """The nodes and their ancestors whose columns come from SQL (models and snapshots)."""
-    from dwml_py.lineage import ancestors
-
-    return sorted(u for u in ancestors(catalog, unique_ids) if catalog.raw(u).get("resource_type") in SQL_RESOURCE_TYPES)
+    return sorted(u for u in catalog.ancestors(unique_ids) if catalog.raw(u).get("resource_type") in SQL_RESOURCE_TYPES)
 
 
 def compile_missing(project, catalog, unique_ids: Iterable[str]) -> str | None:

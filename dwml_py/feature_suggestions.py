@@ -34,8 +34,9 @@ from dwml_py.errors import InputError, NotFoundError, WarehouseError
 from dwml_py.feature_relevance import _ranks, arrow_to_values, relevance, spearman
 from dwml_py.pii import name_pii
 from dwml_py.profiling import classify
+from dwml_py.defaults import SUGGESTION_SAMPLE_SIZE
 
-DEFAULT_SAMPLE_SIZE = 20_000
+DEFAULT_SAMPLE_SIZE = SUGGESTION_SAMPLE_SIZE
 LEAKAGE_SCORE = 0.95  # univariate AUC (or |correlation|) above which a column "knows" the answer
 REDUNDANT_CORR = 0.95
 ID_DISTINCT_RATIO = 0.98
@@ -377,9 +378,7 @@ def _label(catalog, node_id: str, column: str) -> str:
 def lineage_scope(catalog, spec: TargetSpec, plans) -> set[str]:
     """The nodes whose lineage the leakage and PII checks read: the target, the candidate nodes
     and all their ancestors."""
-    from dwml_py.lineage import ancestors
-
-    return ancestors(catalog, [spec.node_id, *(p.node_id for p in plans)])
+    return catalog.ancestors([spec.node_id, *(p.node_id for p in plans)])
 
 
 def lineage_leakage(catalog, spec: TargetSpec, within=None) -> tuple[dict, dict, dict]:

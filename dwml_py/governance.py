@@ -52,62 +52,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dwml_py.errors import ConfigError, DwmlError, NotFoundError, did_you_mean
+from dwml_py.governance_policy import DEFAULT_POLICY, LEVELS, resolve_policy  # noqa: F401 - re-exported
 # The name and values routes live in dwml_py.pii (the catalog and lineage use them too); their
 # functions are re-exported here for the callers that know them as the governance gate's.
 from dwml_py.pii import (DEFAULT_MIN_MATCH_SHARE, DEFAULT_SAMPLE_ROWS, is_string_type, luhn_valid,  # noqa: F401
                          name_pii, name_words, sample_string_columns, value_kind, value_shares, values_pii)
 
 AUDIT_ACTION = "gate.governance"
-LEVELS = ("public", "internal", "confidential", "restricted")
 SENSITIVE_LEVELS = ("confidential", "restricted")
 ROUTES = ("meta", "lineage", "name", "values")
 
-DEFAULT_POLICY = {
-    "allow_pii_features": False,
-    "max_feature_classification": "confidential",
-    "require_owner": True,
-    "require_description": True,
-    "sample_rows": DEFAULT_SAMPLE_ROWS,
-    "min_match_share": DEFAULT_MIN_MATCH_SHARE,
-}
 # The rules an exception waives when it names none.
 EXCEPTION_RULES = ("pii_feature", "classification")
 
 # -- policy ----------------------------------------------------------------------------------
-
-def resolve_policy(project_config: dict) -> dict:
-    """The defaults overridden by `vars: dwml: governance:` of dbt_project.yml."""
-    where = "vars: dwml: governance: in dbt_project.yml"
-    dwml_vars = ((project_config or {}).get("vars") or {}).get("dwml") or {}
-    given = dwml_vars.get("governance") if isinstance(dwml_vars, dict) else None
-    if given is None:
-        given = {}
-    if not isinstance(given, dict):
-        raise ConfigError(f"{where} must be a mapping, got {given!r}.",
-                          hint=f"known settings: {', '.join(DEFAULT_POLICY)}.")
-    unknown = sorted(set(given) - set(DEFAULT_POLICY))
-    if unknown:
-        raise ConfigError(f"Unknown governance setting {unknown[0]!r} in {where}.",
-                          hint=f"{did_you_mean(unknown[0], DEFAULT_POLICY)} (known: {', '.join(DEFAULT_POLICY)})")
-    policy = {**DEFAULT_POLICY, **given}
-    for key in ("allow_pii_features", "require_owner", "require_description"):
-        if not isinstance(policy[key], bool):
-            raise ConfigError(f"{key} in {where} must be true or false, got {policy[key]!r}.", hint=f"e.g. {key}: true")
-    level = str(policy["max_feature_classification"]).lower()
-    if level not in LEVELS:
-        raise ConfigError(f"max_feature_classification in {where} must be one of {', '.join(LEVELS)}, "
-                          f"got {policy['max_feature_classification']!r}.", hint=did_you_mean(level, LEVELS))
-    policy["max_feature_classification"] = level
-    rows = policy["sample_rows"]
-    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
-        raise ConfigError(f"sample_rows in {where} must be a whole number >= 0, got {rows!r}.",
-                          hint="e.g. sample_rows: 1000; 0 turns value sampling off.")
-    share = policy["min_match_share"]
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
-        raise ConfigError(f"min_match_share in {where} must be a share in (0, 1], got {share!r}.",
-                          hint="e.g. min_match_share: 0.5 flags a column when half its sampled values match.")
-    return policy
-
 
 def model_exceptions(meta: dict) -> tuple[dict[str, dict], list[dict]]:
     """Exceptions granted by `meta.dwml.governance.exceptions`: ({column: {reason, rules}}, violations)."""

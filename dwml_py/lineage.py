@@ -439,18 +439,6 @@ def downstream(catalog, node: str, column: str, within=None) -> LineageResult:
     return LineageResult(target, "downstream", direct, steps, unavailable)
 
 
-def ancestors(catalog, nodes) -> set[str]:
-    """The given nodes (those in the catalog) and every node upstream of them."""
-    seen = {uid for uid in nodes if uid in catalog}
-    stack = list(seen)
-    while stack:
-        for parent in catalog.parents(stack.pop()):
-            if parent not in seen:
-                seen.add(parent)
-                stack.append(parent)
-    return seen
-
-
 def propagate_tags(catalog, tag: str = "pii", within=None) -> dict[tuple[str, str], tuple[str, str]]:
     """Every column carrying `tag`, declared or derived: (node_id, column) -> the tagged
     (node_id, column) it derives from, nearest first; a declared column maps to itself.
@@ -468,7 +456,7 @@ def propagate_tags(catalog, tag: str = "pii", within=None) -> dict[tuple[str, st
     """
     graph = lineage_graph(catalog)
     wanted = tag.lower()
-    scope = ancestors(catalog, within) if within is not None else None
+    scope = catalog.ancestors(within) if within is not None else None
     origin: dict[tuple[str, str], tuple[str, str]] = {}
     columns = []
     for uid in catalog.unique_ids():

@@ -226,7 +226,6 @@ def test_propagation_within_some_nodes_equals_the_whole_catalogs_and_parses_only
     import random
 
     from benchmarks.catalog_bench import synthetic_artifacts
-    from dwml_py.lineage import ancestors
 
     manifest, catalog = synthetic_artifacts(n_models=120, n_sources=12, seed=3)
     full = propagate_tags(Catalog.from_dicts(manifest, catalog), "pii")
@@ -235,7 +234,7 @@ def test_propagation_within_some_nodes_equals_the_whole_catalogs_and_parses_only
     models = sorted(manifest["nodes"])
     for within in ([models[-1]], rng.sample(models, 4), rng.sample(models, 12)):
         cat = Catalog.from_dicts(manifest, catalog)
-        scope = ancestors(cat, within)
+        scope = cat.ancestors(within)
         scoped = propagate_tags(cat, "pii", within=within)
         assert scoped == {k: v for k, v in full.items() if k[0] in scope}
         assert set(cat._lineage._models) <= scope < set(cat.unique_ids())
