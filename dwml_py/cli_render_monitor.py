@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 
-from dwml_py.cli_render import RENDERERS, _add, _fmt, _grid, _notes
+from dwml_py.cli_render_parts import RENDERERS, _add, _fmt, _grid, _notes
 from dwml_py.console import stdout
 
 

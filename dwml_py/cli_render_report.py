@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 
-from dwml_py.cli_render import RENDERERS, _notes
+from dwml_py.cli_render_parts import RENDERERS, _notes
 from dwml_py.console import stdout
 
 

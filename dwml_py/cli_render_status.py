@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 
-from dwml_py.cli_render import RENDERERS, _add, _count, _cut, _fmt, _grid, _short_id, _status, _when
+from dwml_py.cli_render_parts import RENDERERS, _add, _count, _cut, _fmt, _grid, _short_id, _status, _when
 from dwml_py.console import stdout
 from dwml_py.ml_status import HEADLINE_METRIC
 
