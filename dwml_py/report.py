@@ -28,7 +28,6 @@ by dwml_py.report_plots and the page by dwml_py.report_html.
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +37,10 @@ from dwml_py import model_registry as registry
 from dwml_py import sql as sqlmod
 from dwml_py.errors import DwmlError, InputError
 from dwml_py.progress import SILENT, Progress
-from dwml_py.tracking import ensure_once, get_run, select_rows, utcnow
+from dwml_py.report_html import SECTIONS  # the card's sections, in order
+from dwml_py.rows import ensure_once, select_rows, utcnow
+from dwml_py.run_records import get_run
 
-SECTIONS = ("summary", "data", "gates", "metrics", "importance", "drift", "performance", "versions")
 DEFAULT_ALIAS = "production"
 MAX_DRIFT_RUNS = 30  # heatmap columns: the latest checks
 MAX_SCATTER_POINTS = 5_000  # residual plots: a seeded sample beyond this
@@ -365,13 +365,3 @@ def create_report(project, name: str, version: int | None = None, alias: str | N
         result = write_report(data, path, force=force)
         step.summary = f"{result['bytes'] / 1024:,.0f} KB"
     return result
-
-
-def iso_day(value) -> str:
-    """A timestamp's day for axis labels ('' when absent)."""
-    if not value:
-        return ""
-    try:
-        return datetime.fromisoformat(str(value)).date().isoformat()
-    except ValueError:
-        return str(value)[:10]

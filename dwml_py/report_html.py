@@ -15,7 +15,7 @@ import json
 import math
 import re
 
-from dwml_py.report import SECTIONS
+SECTIONS = ("summary", "data", "gates", "metrics", "importance", "drift", "performance", "versions")
 
 TITLES = {"summary": "Summary", "data": "Data", "gates": "Gates", "metrics": "Metrics",
           "importance": "Feature importance", "drift": "Drift over time", "performance": "Performance over time",

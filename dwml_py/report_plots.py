@@ -9,6 +9,7 @@ same data gives the same bytes and the page needs no fonts. `draw_plots(data)` r
 from __future__ import annotations
 
 import io
+from datetime import datetime
 import math
 
 from dwml_py.errors import ConfigError
@@ -170,8 +171,6 @@ def drift_heatmap(drift: dict) -> bytes:
 
 
 def performance_plot(rows: list[dict]) -> bytes:
-    from dwml_py.report import iso_day
-
     fig = _figure(6.4, 4.0)
     ax = fig.add_subplot()
     metrics = sorted({r["metric"] for r in rows})
@@ -217,3 +216,13 @@ def draw_plots(data: dict) -> dict[str, bytes]:
     if any(r.get("value") is not None for r in data["performance"]):
         plots["plot-performance"] = performance_plot(data["performance"])
     return plots
+
+
+def iso_day(value) -> str:
+    """A timestamp's day for axis labels ('' when absent)."""
+    if not value:
+        return ""
+    try:
+        return datetime.fromisoformat(str(value)).date().isoformat()
+    except ValueError:
+        return str(value)[:10]
