@@ -9,14 +9,13 @@ import functools
 import inspect
 import typing
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from dwml_py import __version__
+from dwml_py.versions import __version__
 from dwml_py.console import ConsoleProgress, print_error, print_json, print_traceback, render_result, stdout
 from dwml_py.errors import DwmlError
 

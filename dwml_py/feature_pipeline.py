@@ -30,8 +30,9 @@ from dwml_py.file_output import confined, edited_by_hand, stamp, write_files  # 
 from dwml_py.feature_suggestions import (DEFAULT_SAMPLE_SIZE, JoinPlan, TargetSpec, declared_labels, find_joinable,
                                          lineage_leakage, lineage_scope, measure_grain, pii_reasons, relation_of,
                                          resolve_target, split_column_ref, suggest)
+from dwml_py.defaults import FEATURE_PIPELINE_DIRECTORY
 
-DEFAULT_DIRECTORY = "models/features"
+DEFAULT_DIRECTORY = FEATURE_PIPELINE_DIRECTORY
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RN = "__dwml_rn"
 

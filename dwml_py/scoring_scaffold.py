@@ -34,8 +34,9 @@ from sqlglot import exp
 from dwml_py import sql as sqlmod
 from dwml_py.errors import InputError
 from dwml_py.feature_pipeline import model_folder, with_header, write_files
+from dwml_py.defaults import SCAFFOLD_DIRECTORY
 
-DEFAULT_DIRECTORY = "models/ml_scoring"
+DEFAULT_DIRECTORY = SCAFFOLD_DIRECTORY
 TAG = "dwml_scoring"
 
 

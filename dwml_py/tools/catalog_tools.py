@@ -6,12 +6,14 @@ Each returns a JSON-serialisable dict (the CLI renders it, the agent server send
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-from dwml_py.catalog import Catalog, Node
 from dwml_py.errors import DwmlError, InputError
-from dwml_py.lineage import ColumnRef, column_lineage, downstream, lineage_graph
 from dwml_py.tools.registry import TEXT_MAX, TOOLS, Param
+
+if TYPE_CHECKING:  # imported where used, so that listing the tools stays quick
+    from dwml_py.catalog import Catalog
+    from dwml_py.lineage import ColumnRef
 
 
 @TOOLS.tool("search_catalog", cli=("catalog", "search"))
@@ -47,6 +49,8 @@ def show_catalog_node(
 ) -> dict:
     """Everything the catalog knows about one node: columns with types, tests, owner, PII, parents,
     children and its (compiled) SQL."""
+    from dwml_py.lineage import lineage_graph
+
     with _catalog(project, refresh) as catalog:
         uid = catalog.resolve(node)
         catalog.sample_pii([uid])
@@ -69,6 +73,8 @@ def catalog_lineage(
     Only the column's model and its ancestors are compiled when the manifest lacks their SQL (once
     per manifest: the next call reuses it); children without compiled SQL are counted in
     `downstream_unknown`, not guessed."""
+    from dwml_py.lineage import column_lineage, downstream
+
     model, _, name = column.rpartition(".")
     if not model or not name:
         raise InputError(f"{column!r} is not MODEL.COLUMN.",
@@ -105,6 +111,8 @@ def catalog_lineage(
 def _catalog(project, refresh: bool):
     """Load the catalog with a read-only warehouse for columns and PII samples (read-only, so a
     running dbt elsewhere keeps its lock); without one the catalog still works from yml."""
+    from dwml_py.catalog import Catalog
+
     with contextlib.ExitStack() as stack:
         warehouse = _open_warehouse(project)
         if warehouse is not None:
@@ -141,6 +149,8 @@ def _hit(catalog: Catalog, hit) -> dict:
 
 
 def _ref(catalog: Catalog, ref: ColumnRef, **extra) -> dict:
+    from dwml_py.catalog import Node
+
     node: Node | None = catalog.node(ref.node_id) if ref.node_id in catalog else None
     return {"node": ref.node_id, "name": node.display_name if node else ref.node_id,
             "resource_type": node.resource_type if node else None, "column": ref.column,

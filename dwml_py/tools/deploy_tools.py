@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from dwml_py.progress import SILENT
-from dwml_py.scoring_scaffold import DEFAULT_DIRECTORY as DEFAULT_SCAFFOLD_DIR
+from dwml_py.defaults import SCAFFOLD_DIRECTORY as DEFAULT_SCAFFOLD_DIR
 from dwml_py.tools.registry import PATH_MAX, TOOLS, VERSION, Param
 
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 import contextlib
 from typing import Annotated, Literal
 
-from dwml_py import tracking
 from dwml_py.errors import InputError
-from dwml_py.file_output import confined_source
 from dwml_py.tools.registry import PATH_MAX, TEXT_MAX, TOOLS, Param
-from dwml_py.tools.train_tools import parse_params
 
 
 @contextlib.contextmanager
 def _warehouse(project):
+    from dwml_py import tracking
+
     from dwml_py.warehouse import connect
 
     warehouse = connect(project)
@@ -32,6 +31,8 @@ def _warehouse(project):
 
 
 def _pairs(pairs: list[str] | None, flag: str) -> dict:
+    from dwml_py.tools.train_tools import parse_params
+
     try:
         return parse_params(pairs)
     except InputError as exc:  # parse_params names --param; say which flag it was
@@ -47,6 +48,8 @@ def _audit(warehouse, action: str, decision: str, run, details: dict) -> str:
 
 def _summary(warehouse, run_id: str) -> dict:
     """The run as stored now: what every call returns, so an agent sees the whole run so far."""
+    from dwml_py import tracking
+
     row = tracking.get_run(warehouse, run_id)
     return {"run_id": row["run_id"], "experiment": row["experiment"], "model_name": row["model_name"],
             "status": row["status"], "started_at": row["started_at"], "finished_at": row["finished_at"],
@@ -71,6 +74,8 @@ def create_experiment(
     does the same and keeps the run object. A run never finished is `stale` after a day
     (`dwml runs list --mark-stale` records it failed).
     """
+    from dwml_py import tracking
+
     if not isinstance(experiment, str) or not experiment.strip():
         raise InputError(f"An experiment name is needed, got {experiment!r}.", hint="e.g. dwml runs create churn")
     if model_name is not None:
@@ -110,6 +115,9 @@ def log_metrics(
     recorded even when the run later fails. A finished or failed run takes nothing more.
     Returns the run as stored: its latest metric per split, params, artifacts and status.
     """
+    from dwml_py import tracking
+    from dwml_py.file_output import confined_source
+
     parsed_metrics = _pairs(metrics, "--metric")
     parsed_params = _pairs(params, "--param")
     ends = finish or status is not None

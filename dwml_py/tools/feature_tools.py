@@ -8,9 +8,8 @@ from __future__ import annotations
 import contextlib
 from typing import Annotated
 
-from dwml_py.catalog import Catalog
-from dwml_py.feature_pipeline import DEFAULT_DIRECTORY, model_folder, create_pipeline, write_files
-from dwml_py.feature_suggestions import DEFAULT_SAMPLE_SIZE, suggest
+from dwml_py.defaults import FEATURE_PIPELINE_DIRECTORY as DEFAULT_DIRECTORY
+from dwml_py.defaults import SUGGESTION_SAMPLE_SIZE as DEFAULT_SAMPLE_SIZE
 from dwml_py.tools.registry import PATH_MAX, SEED, TOOLS, Param
 
 
@@ -35,6 +34,8 @@ def suggest_features(
     distinct count, tests and freshness. Columns flagged LEAKAGE, ID_LIKE, PII, CONSTANT,
     REDUNDANT, DATETIME or UNSUPPORTED_TYPE are listed under `excluded` with the reasons.
     """
+    from dwml_py.feature_suggestions import suggest
+
     with _session(project, refresh) as (catalog, warehouse):
         return suggest(catalog, warehouse, target_column, entity, timestamp, sample_size=sample_size, seed=seed, limit=limit)
 
@@ -59,6 +60,8 @@ def create_feature_pipeline(
 
     Never overwrites a file edited by hand (its checksum header no longer matches) unless --force.
     """
+    from dwml_py.feature_pipeline import create_pipeline, model_folder, write_files
+
     if not force:
         # Refuse before anything else: after a hand edit the manifest is stale too, and the
         # refusal is the message that matters.
@@ -83,6 +86,8 @@ def _session(project, refresh: bool):
     """The catalog (columns from catalog.json or the warehouse) and a read-only warehouse. The
     models lineage needs are compiled later, once the arguments are checked, and only those
     (Catalog.ensure_compiled); the dbt runner closes the connection while dbt runs."""
+    from dwml_py.catalog import Catalog
+
     from dwml_py.warehouse import connect
 
     with connect(project, read_only=True) as warehouse:

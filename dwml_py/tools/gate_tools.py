@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from dwml_py.governance import governance_gate
-from dwml_py.quality import quality_gate
 from dwml_py.tools.registry import TOOLS, Param
 
 
@@ -28,6 +26,8 @@ def check_data_quality(
     (max_null_rate, min_rows, max_staleness_hours, no_duplicate_keys). Every failing check has a
     hint. The decision (pass, fail, overridden) is appended to dwml.audit_log.
     """
+    from dwml_py.quality import quality_gate
+
     return quality_gate(project, model, override=override, reason=reason, rerun_tests=rerun_tests)
 
 
@@ -45,4 +45,6 @@ def check_governance(
     unless meta.dwml.governance.exceptions grants one with a reason; a model needs an owner and a
     description). Every violation names its rule. The decision is appended to dwml.audit_log.
     """
+    from dwml_py.governance import governance_gate
+
     return governance_gate(project, model, columns=columns, sample=sample)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from dwml_py.profiling import profile_relation, store_profile
-from dwml_py.relations import resolve_relation
 from dwml_py.tools.registry import TOOLS, Param
 
 
@@ -22,6 +20,9 @@ def get_feature_stats(
 
     Returns the profile as a dict (see TableProfile.to_dict) plus `stored_rows`.
     """
+    from dwml_py.profiling import profile_relation, store_profile
+    from dwml_py.relations import resolve_relation
+
     from dwml_py.warehouse import connect
 
     warehouse = connect(project, read_only=not store)

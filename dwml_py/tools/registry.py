@@ -39,7 +39,7 @@ import types
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union  # noqa: F401 - Annotated: the docstring example's
 
 from dwml_py.call_context import CallContext, calling
 from dwml_py.errors import DwmlError, InputError, NotFoundError, ReadOnlyError, did_you_mean

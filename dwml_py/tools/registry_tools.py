@@ -9,9 +9,6 @@ from __future__ import annotations
 import contextlib
 from typing import Annotated, Literal
 
-from dwml_py import model_registry as registry
-from dwml_py import sql as sqlmod
-from dwml_py import tracking
 from dwml_py.tools.registry import TOOLS, Param
 
 # The columns `runs list` shows per run; `runs show` has everything.
@@ -21,6 +18,8 @@ _RUN_SUMMARY = ("run_id", "experiment", "model_name", "status", "stale", "starte
 
 @contextlib.contextmanager
 def _warehouse(project):
+    from dwml_py import tracking
+
     from dwml_py.warehouse import connect
 
     warehouse = connect(project)
@@ -48,6 +47,8 @@ def list_runs(
     A run still `running` long after it started (its process was killed) is flagged `stale`;
     --mark-stale records such runs as failed (the only write this tool makes, and only when asked).
     """
+    from dwml_py import tracking
+
     with _warehouse(project) as warehouse:
         marked = tracking.mark_stale_runs(warehouse, stale_hours) if mark_stale else []
         runs = tracking.list_runs(warehouse, experiment=experiment, model_name=model, status=status, limit=limit,
@@ -63,6 +64,8 @@ def show_run(
     run: Annotated[str, Param("run id (or a unique prefix of at least 4 characters)", positional=True)],
 ) -> dict:
     """Everything recorded about one run: params, metrics, fingerprints, versions, artifacts, error."""
+    from dwml_py import sql as sqlmod, tracking
+
     with _warehouse(project) as warehouse:
         found = tracking.get_run(warehouse, run)
         versions = tracking.select_rows(warehouse, "model_versions",
@@ -79,6 +82,8 @@ def compare_experiments(
     runs: Annotated[list[str], Param("two or more run ids (or unique prefixes)", positional=True, max_items=100)],
 ) -> dict:
     """Runs side by side: params, metrics and data fingerprints, with `differs` naming what is not the same."""
+    from dwml_py import model_registry as registry
+
     with _warehouse(project) as warehouse:
         return registry.compare_runs(warehouse, runs)
 
@@ -86,6 +91,8 @@ def compare_experiments(
 @TOOLS.tool("list_models", cli=("models", "list"))
 def list_models(project) -> dict:
     """Registered models: latest version, number of versions, current aliases (production, ...)."""
+    from dwml_py import model_registry as registry
+
     with _warehouse(project) as warehouse:
         models = registry.list_models(warehouse)
     return {"count": len(models), "models": models}
@@ -98,6 +105,8 @@ def get_model_versions(
 ) -> dict:
     """Registry history of a model: every version with its run, metrics and artifact hash, the
     current aliases, and every move of an alias."""
+    from dwml_py import model_registry as registry
+
     with _warehouse(project) as warehouse:
         versions = registry.get_model_versions(warehouse, name)
         history = registry.alias_history(warehouse, name)
@@ -121,6 +130,8 @@ def register_model(
 
     Task, algorithm, feature model, features and holdout metrics come from the run.
     """
+    from dwml_py import model_registry as registry
+
     with _warehouse(project) as warehouse:
         version = registry.register_run(warehouse, run, model_name=name, artifact_name=artifact,
                                         description=description)
