@@ -2,7 +2,8 @@
 
     python -m benchmarks                        # 1M rows, every benchmark
     python -m benchmarks --rows 1000000 5000000 # both sizes (peak memory is compared across sizes)
-    python -m benchmarks --only drift,profile   # some of: profile, drift, scoring, training, training_memory, catalog
+    python -m benchmarks --only drift,profile   # some of: profile, drift, scoring, training, training_memory, catalog, latency
+    python -m benchmarks --only latency         # CPU seconds of dwml's commands on the demo (50,000 customers)
     python -m benchmarks --quick                # 100k rows, fewer trees and repeats: a smoke run
     python -m benchmarks --evidently-python /tmp/evidently-venv/bin/python   # with Evidently
 
@@ -29,7 +30,7 @@ if str(ROOT) not in sys.path:
 from benchmarks import data  # noqa: E402
 from benchmarks.common import Figure, machine, versions  # noqa: E402
 
-BENCHES = ("profile", "drift", "scoring", "training", "training_memory", "catalog")
+BENCHES = ("profile", "drift", "scoring", "training", "training_memory", "catalog", "latency")
 PER_SIZE = ("profile", "drift", "scoring", "training", "training_memory")
 
 
@@ -49,6 +50,7 @@ class Context:
     evidently_timeout: int
     catalog_models: int
     with_sql: bool = True
+    latency_customers: int = 50_000
     project: object = None
     _model: dict | None = field(default=None, repr=False)
 
@@ -83,6 +85,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--evidently-rows", type=int, default=None, help="rows of each table Evidently gets "
                         "(default 100000; it took 143 s on 1M x 24 here)")
     parser.add_argument("--catalog-models", type=int, default=5000)
+    parser.add_argument("--latency-customers", type=int, default=None,
+                        help="customers of the demo the latency bench runs on (default 50000, the demo's size)")
     parser.add_argument("--no-sql-scoring", action="store_true", help="skip the SQL scoring figure")
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "dwml-bench",
                         help="where generated DuckDB files are kept and reused")
@@ -97,6 +101,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.train_rows = args.train_rows or (20_000 if quick else 100_000)
     args.trees = args.trees or (50 if quick else None)
     args.evidently_rows = args.evidently_rows or (5_000 if quick else 100_000)
+    args.latency_customers = args.latency_customers or (5_000 if quick else 50_000)
     return args
 
 
@@ -124,7 +129,8 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"machine": machine(), "versions": versions(), "options": {
         "rows": args.rows, "only": chosen, "quick": args.quick, "repeat": args.repeat, "seed": args.seed,
         "train_rows": args.train_rows, "trees": args.trees, "threads": args.threads, "batch_size": args.batch_size,
-        "evidently_rows": args.evidently_rows, "catalog_models": args.catalog_models}, "figures": []}
+        "evidently_rows": args.evidently_rows, "catalog_models": args.catalog_models,
+        "latency_customers": args.latency_customers}, "figures": []}
     figures: list[Figure] = []
     params = {k: v for k, v in (("n_estimators", args.trees), ("n_jobs", args.threads)) if v is not None}
     with tempfile.TemporaryDirectory(prefix="dwml-bench-work-") as work:
@@ -170,6 +176,14 @@ def main(argv: list[str] | None = None) -> dict:
                           train_params={}, batch_size=0, evidently_python=None, evidently_rows=0,
                           evidently_timeout=0, catalog_models=args.catalog_models)
             figures.extend(bench_catalog.run(ctx))
+        if "latency" in chosen:
+            print("-- latency", file=sys.stderr)
+            from benchmarks import bench_latency
+
+            ctx = Context(rows=0, db_path=Path(), work_dir=Path(work), repeat=args.repeat, train_rows=0,
+                          train_params={}, batch_size=0, evidently_python=None, evidently_rows=0,
+                          evidently_timeout=0, catalog_models=0, latency_customers=args.latency_customers)
+            figures.extend(bench_latency.run(ctx))
     result["figures"] = [f.to_dict() for f in figures]
     result["seconds"] = round(time.perf_counter() - started, 1)
     print(format_table(figures))

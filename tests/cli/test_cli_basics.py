@@ -76,7 +76,6 @@ def test_doctor_refuses_a_duckdb_file_named_like_the_dwml_schema(tmp_path, monke
 def test_doctor_reports_a_locked_duckdb_file(duckdb_path):
     import subprocess
     import sys
-    import time
 
     holder = subprocess.Popen([sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(duckdb_path)!r}); "
                                "print('held', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)

@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from dwml_py import sql as sqlmod
 from dwml_py.errors import ConfigError, WarehouseError
-from dwml_py.tables import DWML_SCHEMA, TABLES, ensure_tables
+from dwml_py.tables import TABLES, ensure_tables
 from dwml_py.warehouse import connect
 from dwml_py.warehouse.spark import SparkWarehouse
 from tests.engine_sql_checks import round_trip_sample

@@ -86,7 +86,7 @@ def build_warehouse() -> DuckDBWarehouse:
             "signal, signal * 2 + 1 as signal_copy, noise, 7 as constant, "
             "row_number() over () as row_key, case when churned = 1 then cast(date '2024-01-01' + to_months(s) + to_days(10) as date) end "
             "as cancel_at from main.base b")
-    con.sql(f"""create table main.feats as select f.customer_id, f.snapshot_date, f.signal, f.signal_copy, f.noise,
+    con.sql("""create table main.feats as select f.customer_id, f.snapshot_date, f.signal, f.signal_copy, f.noise,
                 f.constant, f.row_key, case when l.churned = 1 or f.noise > 0.8 then 1 else 0 end as risk_flag,
                 c.email as contact_email, f.cancel_at
                 from main.raw_feats f left join main.labels l using (customer_id, snapshot_date)
