@@ -52,14 +52,14 @@ def _count(warehouse, where: exp.Expression) -> int:
     return int(warehouse.fetch_scalar(query) or 0)
 
 
-def resolve_scoring_relation(project, warehouse, model, relation: str | None) -> tuple[str, str]:
+def resolve_scoring_relation(project, warehouse, spec: dict, relation: str | None) -> tuple[str, str]:
     """(schema, table) to score: `relation` (schema.table or a dbt model name), else the feature model
-    the version was trained on."""
+    the version was trained on (from its ML `spec`)."""
     from dwml_py.relations import resolve_relation
 
     if relation:
         return resolve_relation(project, warehouse, relation)
-    spec = model.spec or {}
+    spec = spec or {}
     schema, table = spec.get("feature_schema"), spec.get("feature_table")
     if schema and table and warehouse.table_exists(schema, table):
         return schema, table
@@ -256,7 +256,7 @@ def predict(project, name: str, version: int | None = None, alias: str | None = 
             model = TrainedModel.from_bytes(registry.load_model_bytes(ArtifactStore.for_project(project), row))
             step.summary = f"{name} v{row['version']} ({model.algorithm}, {model.task})"
         version = int(row["version"])
-        schema, table = resolve_scoring_relation(project, warehouse, model, relation)
+        schema, table = resolve_scoring_relation(project, warehouse, model.spec, relation)
         relation_name = f"{schema}.{table}"
         entity, timestamp, features = scoring_columns(model)
         needed = list(dict.fromkeys(entity + ([timestamp] if timestamp else []) + features))

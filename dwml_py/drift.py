@@ -69,15 +69,13 @@ from sqlglot import exp
 from dwml_py import drift_stats as stats
 from dwml_py import sql as sqlmod
 from dwml_py.errors import ConfigError, InputError
-from dwml_py.reference_profile import OTHER_CATEGORY, SCORE_FEATURE
-from dwml_py.tables import DWML_SCHEMA
+from dwml_py.reference_profile import OTHER_CATEGORY
+from dwml_py.tables import DATASET_FEATURE, DWML_SCHEMA, PRIMARY_STATISTICS, SCORE_FEATURE
 
-DATASET_FEATURE = "__dataset__"
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "psi": 0.1, "psi_major": 0.25, "js_distance": 0.1, "wasserstein_norm": 0.1, "ks": 0.1,
     "unseen_share": 0.05, "missing_rate_change": 0.05, "drift_share": 0.3,
 }
-PRIMARY_STATISTICS = ("psi", "js_distance", "wasserstein_norm")
 _SEVERITY_ORDER = {"none": 0, "moderate": 1, "major": 2}
 MISSING_CODE, UNSEEN_CODE = -1, -2
 
@@ -530,7 +528,6 @@ def detect_drift(project, name: str, version: int | None = None, alias: str | No
     from dwml_py.artifacts import ArtifactStore
     from dwml_py.batch_scoring import match_columns, resolve_scoring_relation
     from dwml_py.rows import ensure_once, table_rows, utcnow
-    from dwml_py.training import TrainedModel
     from dwml_py.warehouse import connect
 
     if version is not None:
@@ -546,10 +543,11 @@ def detect_drift(project, name: str, version: int | None = None, alias: str | No
             raise InputError(f"Version {version} of {name!r} has no reference profile in "
                              f"{DWML_SCHEMA}.reference_profiles, so there is nothing to compare with.",
                              hint="versions trained with `dwml train` store one; retrain the model.")
-        model = TrainedModel.from_bytes(registry.load_model_bytes(ArtifactStore.for_project(project), row))
-        schema, table = resolve_scoring_relation(project, warehouse, model, relation)
+        # the spec, not the model: loading the artifact cost most of a drift check
+        spec = registry.version_spec(ArtifactStore.for_project(project), row)
+        schema, table = resolve_scoring_relation(project, warehouse, spec, relation)
         relation_name = f"{schema}.{table}"
-        timestamp = (model.spec or {}).get("timestamp")
+        timestamp = spec.get("timestamp")
         where = window_filter(timestamp, where_after, where_before)
         meta, meta_note = feature_meta(project, row.get("feature_model"))
         base, per_feature = resolve_thresholds(project.config, meta)

@@ -69,7 +69,8 @@ def register_model(warehouse, run_id: str, model_name: str, artifact: ArtifactRe
 
 
 def insert_version(warehouse, run_id: str, model_name: str, artifact: ArtifactRef, *, task, algorithm,
-                   feature_model, features, metrics, artifact_format, description=None, actor=None) -> dict:
+                   feature_model, features, metrics, artifact_format, description=None, actor=None,
+                   spec: dict | None = None) -> dict:
     """register_model without its own transaction: for callers that already hold one (a run that
     registers itself as it finishes)."""
     check_name(model_name, "Model name")
@@ -92,7 +93,7 @@ def insert_version(warehouse, run_id: str, model_name: str, artifact: ArtifactRe
     row = {
         "model_name": model_name, "version": int(latest or 0) + 1, "run_id": run["run_id"],
         "status": "registered", "task": task, "algorithm": algorithm, "feature_model": feature_model,
-        "features": to_json(features), "artifact_uri": artifact.uri, "artifact_sha256": artifact.sha256,
+        "features": to_json(features), "spec": to_json(spec), "artifact_uri": artifact.uri, "artifact_sha256": artifact.sha256,
         "artifact_format": artifact_format, "metrics": to_json(metrics), "description": description,
         "created_at": utcnow(), "created_by": actor or current_actor(),
     }
@@ -231,6 +232,16 @@ def get_version(warehouse, model_name: str, version: int | None = None, alias: s
     current = current_aliases(warehouse, model_name)
     row["aliases"] = sorted(a for a, r in current.items() if r["version"] == row["version"])
     return row
+
+
+def version_spec(store: ArtifactStore, version_row: dict) -> dict:
+    """The ML spec a version was trained with (entity, timestamp, feature table, ...): from its row,
+    else (a version registered before rows kept it) from its verified artifact, which costs a load."""
+    if version_row.get("spec") is not None:
+        return version_row["spec"]
+    from dwml_py.training import TrainedModel
+
+    return TrainedModel.from_bytes(load_model_bytes(store, version_row)).spec or {}
 
 
 def load_model_bytes(store: ArtifactStore, version_row: dict) -> bytes:

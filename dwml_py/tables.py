@@ -16,6 +16,13 @@ from sqlglot import exp
 
 from dwml_py import sql as sqlmod
 
+# The vocabulary of dwml.drift_metrics rows, shared by the drift check that writes them and the
+# status and monitor views that read them: the row of the whole data set's verdict, the row of the
+# model's score, and the statistics whose crossing makes a feature drift.
+DATASET_FEATURE = "__dataset__"
+SCORE_FEATURE = "__score__"
+PRIMARY_STATISTICS = ("psi", "js_distance", "wasserstein_norm")
+
 DWML_SCHEMA = "dwml"
 
 # Logical types -> sqlglot types (rendered per dialect) and dbt cross-database type macros.
@@ -108,6 +115,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
         _c("algorithm", "string", "Algorithm of the artifact."),
         _c("feature_model", "string", "dbt model the features come from."),
         _c("features", "json", "Feature schema: names, types and roles, as scoring expects them."),
+        _c("spec", "json", "The ML spec the version was trained with (entity, timestamp, label, feature table), "
+           "read by drift without loading the artifact; null for versions registered before it was kept."),
         _c("artifact_uri", "string", "Where the artifact is stored."),
         _c("artifact_sha256", "string", "sha256 of the artifact, verified before every load.", not_null=True),
         _c("artifact_format", "string", "xgboost-json, xgboost-ubj, skops, ..."),
@@ -281,12 +290,12 @@ _FOUR_BYTE_FLOATS = {"float", "float4", "real"}
 _WIDENING_DIALECTS = {"duckdb", "postgres"}
 
 
-def _narrow_doubles(warehouse, spec: TableSpec, schema: str) -> list[Column]:
-    """'double' columns of `spec` that the table holds as a 4-byte float (dbt-duckdb's dbt.type_float()
-    made them so before dwml_double_type existed)."""
+def _narrow_doubles(warehouse, spec: TableSpec, columns: list[tuple[str, str]]) -> list[Column]:
+    """'double' columns of `spec` that the table (its `columns`) holds as a 4-byte float
+    (dbt-duckdb's dbt.type_float() made them so before dwml_double_type existed)."""
     if getattr(warehouse, "dialect", "") not in _WIDENING_DIALECTS:
         return []
-    types = {name.lower(): str(dtype).lower().strip() for name, dtype in warehouse.columns(schema, spec.name)}
+    types = {name.lower(): str(dtype).lower().strip() for name, dtype in columns}
     return [c for c in spec.columns if c.type == "double" and types.get(c.name.lower()) in _FOUR_BYTE_FLOATS]
 
 
@@ -306,9 +315,14 @@ def ensure_tables(warehouse, schema: str = DWML_SCHEMA) -> dict[str, list[str]]:
     if getattr(warehouse, "read_only", False):
         return {}
     warehouse.create_schema(schema)
+    # one query for every table's columns where the engine has it: a query per table cost about
+    # as much as the rest of a listing command
+    present = ({table.lower(): cols for table, cols in warehouse.schema_columns(schema).items()}
+               if hasattr(warehouse, "schema_columns") else None)
     changes: dict[str, list[str]] = {}
     for spec in TABLES.values():
-        existing = {name.lower() for name, _ in warehouse.columns(schema, spec.name)}
+        columns = present.get(spec.name.lower(), []) if present is not None else warehouse.columns(schema, spec.name)
+        existing = {name.lower() for name, _ in columns}
         if not existing:
             warehouse.execute(create_table_statement(spec, schema))
             changes[spec.name] = ["(created)"]
@@ -318,7 +332,7 @@ def ensure_tables(warehouse, schema: str = DWML_SCHEMA) -> dict[str, list[str]]:
             if col.name.lower() not in existing:
                 warehouse.execute(add_column_statement(spec, col, schema))
                 added.append(col.name)
-        for col in _narrow_doubles(warehouse, spec, schema):
+        for col in _narrow_doubles(warehouse, spec, columns):
             warehouse.execute(widen_column_statement(spec, col, schema))
             added.append(f"{col.name} (widened to double)")
         if added:

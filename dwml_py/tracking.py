@@ -217,12 +217,13 @@ class Run:
             self._fields[key] = json.loads(to_json(value)) if isinstance(value, (dict, list)) else value
 
     def register(self, model_name: str | None = None, artifact: str | None = None,
-                 description: str | None = None) -> None:
+                 description: str | None = None, spec: dict | None = None) -> None:
         """Register the run's model artifact as a new model version when the run finishes, in the
         same transaction as the finish: the run is finished with its version, or failed without one.
 
         `artifact` names the logged artifact (default: the one named 'model'/'model.*', or the only
-        one); task, algorithm, features and holdout metrics come from the run. The version row is
+        one); task, algorithm, features and holdout metrics come from the run; `spec` (the ML spec
+        the model was trained with) is kept with the version for drift to read. The version row is
         then `run.version`.
         """
         self._check_open()
@@ -233,7 +234,7 @@ class Run:
             raise InputError("run.register() needs a model name: the run has none.",
                              hint="pass run.register(model_name=...) or start_run(..., model_name=...).")
         check_name(name, "Model name")
-        self._registration = {"model_name": name, "artifact_name": artifact, "description": description}
+        self._registration = {"model_name": name, "artifact_name": artifact, "description": description, "spec": spec}
 
     def on_finish(self, write) -> None:
         """Have `write(warehouse, version_row_or_None)` run inside the finishing transaction, so

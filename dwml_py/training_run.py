@@ -225,7 +225,8 @@ def train(project, name: str, algorithm: str = "xgboost", params: dict | None = 
                     train_rows = profile_sample(train_rows)
                 profile_rows = reference_profile(train_rows, model, model.predict_score(train_rows))
                 run.on_finish(_reference_writer(name, profile_rows))
-                run.register(name, artifact=MODEL_ARTIFACT, description=f"{algorithm} on {spec.feature_table}")
+                run.register(name, artifact=MODEL_ARTIFACT, description=f"{algorithm} on {spec.feature_table}",
+                             spec=model.spec)
                 step.summary = f"sha256 {artifact.sha256[:12]}..., {len(profile_rows)} reference rows" + (
                     f" (profiled on a sample of {train_rows.num_rows:,} training rows)"
                     if train_rows.num_rows < split_info["train_rows"] else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 import dwml_py
 from dwml_py import model_registry as registry
 from dwml_py import tracking
-from dwml_py.artifacts import ArtifactIntegrityError, ArtifactRef, ArtifactStore
+from dwml_py.artifacts import ArtifactFormatError, ArtifactIntegrityError, ArtifactRef, ArtifactStore
 from dwml_py.errors import InputError, NotFoundError
 from dwml_py.warehouse import connect
 
@@ -205,3 +206,24 @@ def test_compare_runs_names_what_differs(project, warehouse):
         registry.compare_runs(warehouse, [a.run_id, a.run_id])
     with pytest.raises(NotFoundError):
         registry.compare_runs(warehouse, [a.run_id, "nope"])
+
+
+def test_the_spec_is_kept_with_the_version_and_read_without_the_artifact(project, warehouse, tmp_path):
+    """Drift reads a version's spec (entity, timestamp, feature table) from its row: the artifact
+    is not touched, even when it is gone. A version registered without one falls back to the artifact."""
+    spec = {"entity": ["customer_id"], "timestamp": "snapshot_date", "feature_table": "customer_features"}
+    with dwml_py.start_run(experiment="churn", model_name="churn", project=project, warehouse=warehouse) as run:
+        run.set(task="classification", algorithm="xgboost", features=FEATURES)
+        ref = run.log_artifact(b"not a model", name="model.ubj")
+        run.register(spec=spec)
+    assert ref.size > 0
+    row = registry.get_version(warehouse, "churn", version=run.version["version"])
+    assert row["spec"] == spec
+    shutil.rmtree(tmp_path / "artifacts")  # no artifact to load: the row must suffice
+    assert registry.version_spec(ArtifactStore(tmp_path / "nowhere"), row) == spec
+
+    without, without_ref = _finished_run(project, warehouse)
+    older = _register(warehouse, without, without_ref)
+    assert older["spec"] is None
+    with pytest.raises(ArtifactFormatError, match="Not a dwml model artifact"):  # the fallback loaded b"model"
+        registry.version_spec(ArtifactStore.for_project(project), older)
