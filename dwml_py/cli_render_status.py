@@ -6,7 +6,7 @@ from rich.markup import escape
 
 from dwml_py.cli_render_parts import RENDERERS, _add, _count, _cut, _fmt, _grid, _short_id, _status, _when
 from dwml_py.console import stdout
-from dwml_py.ml_status import HEADLINE_METRIC
+from dwml_py.defaults import HEADLINE_METRIC
 
 
 def _versions(entry: dict) -> str:

@@ -7,3 +7,5 @@ FEATURE_PIPELINE_DIRECTORY = "models/features"
 SCAFFOLD_DIRECTORY = "models/ml_scoring"
 # rows of the target sampled to score candidate features (dwml_py.feature_suggestions)
 SUGGESTION_SAMPLE_SIZE = 20_000
+# the metric `dwml status` leads with, per task
+HEADLINE_METRIC = {"classification": "roc_auc", "regression": "rmse"}

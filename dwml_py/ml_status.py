@@ -20,13 +20,11 @@ from datetime import timedelta
 from sqlglot import exp
 
 from dwml_py import sql as sqlmod
-from dwml_py.drift import DATASET_FEATURE, PRIMARY_STATISTICS
+from dwml_py.defaults import HEADLINE_METRIC
 from dwml_py.errors import NotFoundError, did_you_mean
-from dwml_py.reference_profile import SCORE_FEATURE
-from dwml_py.tables import DWML_SCHEMA
+from dwml_py.tables import DATASET_FEATURE, DWML_SCHEMA, PRIMARY_STATISTICS, SCORE_FEATURE
 from dwml_py.rows import decode_row, utcnow
 # The holdout metric shown for a run, by task; other tasks show the first one logged.
-HEADLINE_METRIC = {"classification": "roc_auc", "regression": "rmse"}
 STALE_AFTER_HOURS = 24.0
 EMPTY_MESSAGE = ("No models yet. Train one with `dwml train NAME` (a model declared in a feature model's "
                  "meta.dwml), or run the whole flow on the demo with `dwml demo run`.")

@@ -42,8 +42,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dwml_py.errors import InputError
+from dwml_py.tables import SCORE_FEATURE
 
-SCORE_FEATURE = "__score__"
 OTHER_CATEGORY = "__other__"
 TOP_CATEGORIES = 50
 DEFAULT_BINS = 10

@@ -8,16 +8,19 @@ import contextlib
 import json
 import math
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from sqlglot import exp
 
 from dwml_py import sql as sqlmod
 from dwml_py.tables import DWML_SCHEMA, TABLES, ensure_tables
 
-_ARROW_TYPES = {"string": pa.string(), "json": pa.string(), "integer": pa.int64(), "double": pa.float64(),
-                "boolean": pa.bool_(), "timestamp": pa.timestamp("us"), "date": pa.date32()}
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# dwml's column types as Arrow type names (pa.<name>(), with arguments where needed)
+_ARROW_TYPES = {"string": ("string",), "json": ("string",), "integer": ("int64",), "double": ("float64",),
+                "boolean": ("bool_",), "timestamp": ("timestamp", "us"), "date": ("date32",)}
 
 
 def utcnow() -> datetime:
@@ -45,7 +48,13 @@ def _json_default(value):
 def table_rows(table: str, rows: list[dict]) -> pa.Table:
     """Rows (dicts of Python values; JSON columns already as text) as an Arrow table of `table`'s columns."""
     spec = TABLES[table]
-    arrays = {c.name: pa.array([r.get(c.name) for r in rows], type=_ARROW_TYPES[c.type]) for c in spec.columns}
+    import pyarrow as pa  # only writers need it; readers of dwml's tables do not pay its import
+
+    def arrow_type(kind: str):
+        name, *arguments = _ARROW_TYPES[kind]
+        return getattr(pa, name)(*arguments)
+
+    arrays = {c.name: pa.array([r.get(c.name) for r in rows], type=arrow_type(c.type)) for c in spec.columns}
     return pa.table(arrays)
 
 

@@ -6,10 +6,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import pyarrow as pa
+from typing import TYPE_CHECKING
+
 from sqlglot import exp
 
 from dwml_py import sql as sqlmod
+
+if TYPE_CHECKING:  # Arrow is imported where data moves, not to list a few rows
+    import pyarrow as pa
 
 
 # The hint of a refused statement: a relation the query reads that is not there is the usual

@@ -11,16 +11,21 @@ import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
 from sqlglot import exp
 
 from dwml_py import sql as sqlmod
 from dwml_py.errors import WarehouseError
 from dwml_py.warehouse.base import Capabilities, Warehouse, refused_hint
 
+if TYPE_CHECKING:  # Arrow is imported where data moves (fetch_arrow, write_arrow), not to list rows
+    import pyarrow as pa
+
 _registration_ids = itertools.count()
+# types whose Python value from fetchall differs from Arrow's to_pylist (see fetch_rows)
+_ARROW_VALUED = re.compile(r"HUGEINT|UUID|INTERVAL")
 # Every DuckDB file connection this process holds, so that `release_connections` can close them
 # all before dbt runs in-process (see there).
 _OPEN: "weakref.WeakSet[DuckDBWarehouse]" = weakref.WeakSet()
@@ -166,6 +171,8 @@ class DuckDBWarehouse(Warehouse):
         self._run(self.render(statement))
 
     def fetch_arrow(self, query) -> pa.Table:
+        import pyarrow as pa
+
         sql = self.render(query)
         relation = self._run(sql, what="query")
         if relation is None:
@@ -175,7 +182,25 @@ class DuckDBWarehouse(Warehouse):
         except (duckdb.Error, pa.ArrowException) as exc:
             raise self._fail(exc, sql, "query") from None
 
+    def fetch_rows(self, query) -> list[dict]:
+        """Rows as dicts, fetched as Python values without Arrow (whose import costs more than a
+        small query); a result with a type that DuckDB and Arrow give as different Python values
+        (HUGEINT, UUID, INTERVAL) is fetched through Arrow, so every engine returns the same."""
+        sql = self.render(query)
+        relation = self._run(sql, what="query")
+        if relation is None:
+            return []
+        try:
+            if any(_ARROW_VALUED.search(str(kind)) for kind in relation.types):
+                return relation.to_arrow_table().to_pylist()
+            names = relation.columns
+            return [dict(zip(names, row)) for row in relation.fetchall()]
+        except duckdb.Error as exc:
+            raise self._fail(exc, sql, "query") from None
+
     def fetch_batches(self, query, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
         sql = self.render(query)
         relation = self._run(sql, what="query")
         if relation is None:
@@ -187,6 +212,8 @@ class DuckDBWarehouse(Warehouse):
         return self._stream(reader, sql)
 
     def _stream(self, reader, sql: str) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
         error = None
         try:
             for batch in reader:
