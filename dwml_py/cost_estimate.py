@@ -34,6 +34,14 @@ is within the budget the gate passes on it (`method` says so, `upper_bound` is t
 other calibration fits are skipped: they cost several times the smallest one, and on a busy
 machine several times the run's own fit. Only a run whose bound exceeds the budget is calibrated
 in full, so a refusal always rests on the full estimate.
+
+The bounding fit runs on one thread (XGBoost's and scikit-learn's pools, OpenMP and BLAS): a
+multi-threaded fit of a few thousand rows spends its time in thread barriers, which on a busy
+machine wait for cores other processes hold (a demo's gate took 193 s for a 17 s fit that way).
+One thread cannot be slowed by that, and the run's own fit on all cores is no slower than it on
+one, so the bound stays a bound. After a warm-up fit on a few rows (imports, first-call costs)
+it is one timed fit of s rows and one traced for memory: with s at most a sixteenth of the
+training rows, about an eighth of the run's fit in CPU time.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ import tracemalloc
 
 import numpy as np
 import pyarrow as pa
+from threadpoolctl import threadpool_limits
 
 from dwml_py.errors import ConfigError, InputError
 from dwml_py.progress import SILENT, Progress
@@ -59,8 +68,12 @@ CALIBRATION_FRACTION = 0.25
 ARROW_COPIES = 2.0  # the fetched table + its train/holdout copies made by split()
 METHOD = "power-law t = c + a*n^b (b clamped per algorithm) from timed fits on a warehouse sample; " \
          "memory = traced fit peak (linear in n) + Arrow data"
-BOUND_METHOD = "upper bound t(s) * (n/s)^b_max and m(s) * n/s + Arrow data from one timed fit on s sampled rows " \
-               "(within the budget, so the full calibration was skipped)"
+BOUND_METHOD = "upper bound t(s) * (n/s)^b_max and m(s/2) * n/(s/2) + Arrow data from fits on s and s/2 sampled " \
+               "rows, on one thread (within the budget, so the full calibration was skipped)"
+# The bounding fit's parameters that keep an algorithm's own thread pool at one thread; the rest
+# (BLAS, OpenMP inside scikit-learn) is limited by threadpoolctl around the fit.
+SINGLE_THREAD_PARAMS = {"xgboost": {"n_jobs": 1}, "random_forest": {"n_jobs": 1}}
+WARM_UP_ROWS = 200  # the warm-up fit before the timed one: imports and first-call costs, not rows
 
 
 def calibration_sizes(train_rows: int) -> list[int]:
@@ -92,24 +105,27 @@ def measure_fit(table: pa.Table, spec, algorithm: str, params: dict | None = Non
     """{rows, seconds, peak_mb}: fastest wall time of `repeats` fits, and the tracemalloc peak of
     one more fit (MB of Python-heap allocations: numpy, pandas, the model objects)."""
     seconds = min(_timed_fit(table, spec, algorithm, params, seed) for _ in range(max(1, repeats)))
-    peak_mb = None
-    if memory:
-        from dwml_py.training import fit
-
-        gc.collect()
-        was_tracing = tracemalloc.is_tracing()
-        if not was_tracing:
-            tracemalloc.start()
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        try:
-            fit(table, spec, algorithm, params, seed=seed)
-            peak_mb = (tracemalloc.get_traced_memory()[1] - base) / 1e6
-        finally:
-            if not was_tracing:
-                tracemalloc.stop()
+    peak_mb = traced_peak_mb(table, spec, algorithm, params, seed) if memory else None
     return {"rows": table.num_rows, "seconds": round(seconds, 4),
             "peak_mb": round(peak_mb, 3) if peak_mb is not None else None}
+
+
+def traced_peak_mb(table: pa.Table, spec, algorithm: str, params: dict | None = None, seed: int = 0) -> float:
+    """The tracemalloc peak of one fit: MB of Python-heap allocations (numpy, pandas, the model)."""
+    from dwml_py.training import fit
+
+    gc.collect()
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    try:
+        fit(table, spec, algorithm, params, seed=seed)
+        return (tracemalloc.get_traced_memory()[1] - base) / 1e6
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
 
 
 def calibrate(sample: pa.Table, spec, algorithm: str, params: dict | None = None, seed: int = 0,
@@ -242,8 +258,15 @@ def bound_from_sample(sample: pa.Table, spec, algorithm: str, rows: int, total_r
     algorithm = _canonical_algorithm(algorithm, spec.task if hasattr(spec, "task") else spec["task"])
     size = min(calibration_sizes(rows)[0], sample.num_rows)
     shuffled = sample.take(np.random.default_rng(seed).permutation(sample.num_rows))  # as calibrate() draws
-    with progress.step(f"Bounding the cost of {algorithm} from a fit on {size:,} rows") as step:
-        point = measure_fit(shuffled.slice(0, size), spec, algorithm, params, seed, repeats=2, memory=True)
+    one_thread = {**(params or {}), **SINGLE_THREAD_PARAMS.get(algorithm, {})}
+    with progress.step(f"Bounding the cost of {algorithm} from a fit on {size:,} rows, on one thread") as step, \
+            threadpool_limits(limits=1):
+        measure_fit(shuffled.slice(0, min(WARM_UP_ROWS, size)), spec, algorithm, one_thread, seed, memory=False)
+        point = measure_fit(shuffled.slice(0, size), spec, algorithm, one_thread, seed, repeats=1, memory=False)
+        # memory is linear in rows, so half the rows bound it as well, at half the cost of a traced fit
+        traced_rows = max(size // 2, 1)
+        point["peak_mb"] = round(traced_peak_mb(shuffled.slice(0, traced_rows), spec, algorithm, one_thread, seed), 3)
+        point.update(peak_rows=traced_rows, threads=1)
         step.update(f"{size:,} rows: {point['seconds']:.2f} s")
     scale = max(1.0, rows / max(size, 1))
     exponent = EXPONENTS.get(algorithm, (0.8, 1.3))[1]
@@ -251,7 +274,8 @@ def bound_from_sample(sample: pa.Table, spec, algorithm: str, rows: int, total_r
     columns = len(spec.features if hasattr(spec, "features") else spec["features"])
     return {"algorithm": algorithm, "rows": int(rows), "columns": columns,
             "predicted_seconds": round(point["seconds"] * scale ** exponent, 3),
-            "predicted_peak_mb": round(point["peak_mb"] * scale + data_mb, 2), "data_mb": round(data_mb, 2),
+            "predicted_peak_mb": round(point["peak_mb"] * max(1.0, rows / traced_rows) + data_mb, 2),
+            "data_mb": round(data_mb, 2),
             "calibration": [point], "method": BOUND_METHOD, "upper_bound": True}
 
 
