@@ -13,6 +13,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout: dwml's dbt p
 DEMO_DIR = REPO_ROOT / "demo"  # the demo dbt project, which installs the package by local path
 
 
+def pytest_configure(config):
+    """Under pytest-xdist every worker is one process of several sharing the cores: each keeps its
+    thread pools (XGBoost's and scikit-learn's OpenMP, BLAS) to a fair share of them. A pool of
+    all cores in each worker spends its time in barriers waiting for cores the other workers hold;
+    that made a few fitting tests take minutes. Set before any of those libraries is imported,
+    and inherited by the dwml and dbt processes tests start."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers and workers.isdigit() and int(workers) > 1:
+        share = str(max(1, (os.cpu_count() or 1) // int(workers)))
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, share)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _demo_packages_installed(tmp_path_factory):
     """`dbt deps` of the demo project once per test session (a lock keeps parallel workers to one
