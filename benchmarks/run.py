@@ -1,6 +1,6 @@
 """dwml benchmarks: speed and memory against the floor and against the tools users would pick instead.
 
-    python -m benchmarks                        # 1M rows, every benchmark
+    python -m benchmarks                        # 1M rows, every benchmark but latency
     python -m benchmarks --rows 1000000 5000000 # both sizes (peak memory is compared across sizes)
     python -m benchmarks --only drift,profile   # some of: profile, drift, scoring, training, training_memory, catalog, latency
     python -m benchmarks --only latency         # CPU seconds of dwml's commands on the demo (50,000 customers)
@@ -32,6 +32,8 @@ from benchmarks.common import Figure, machine, versions  # noqa: E402
 
 BENCHES = ("profile", "drift", "scoring", "training", "training_memory", "catalog", "latency")
 PER_SIZE = ("profile", "drift", "scoring", "training", "training_memory")
+# Run only when named: it runs the demo end to end first (minutes) and times commands, not data sizes.
+ON_REQUEST = ("latency",)
 
 
 @dataclass
@@ -71,7 +73,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=None, help="table sizes (default 1000000)")
-    parser.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated, of {', '.join(BENCHES)}")
+    parser.add_argument("--only", default=",".join(b for b in BENCHES if b not in ON_REQUEST),
+                        help=f"comma-separated, of {', '.join(BENCHES)} (default: all but {', '.join(ON_REQUEST)})")
     parser.add_argument("--quick", action="store_true",
                         help="100k rows, 20k training rows, 50 trees, 1 repeat, Evidently on 5k rows")
     parser.add_argument("--repeat", type=int, default=None, help="timings are the best of this many (default 3)")
