@@ -347,9 +347,10 @@ def _tool_command(spec):
             print_json(result)
         else:
             RENDERERS.get(spec.name, render_result)(result)
-        # Gates that refuse (passed: false) and alerts that fire exit 2, after the result is shown.
-        if isinstance(result, dict) and (result.get("passed") is False or result.get("alert") is True):
-            raise typer.Exit(2)
+        # a refusing gate or a firing alert exits 2 after the result is shown (the tool's declared verdict)
+        status = spec.exit_status(result)
+        if status:
+            raise typer.Exit(status)
 
     parameters = [inspect.Parameter("inv", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     for p in spec.params:

@@ -2,7 +2,9 @@
 
 Every error carries a message that says what failed and the value it got, and a `hint`
 that says how to fix it. The CLI prints both on one line each and exits with `exit_code`:
-1 for errors (bad input, set-up), 2 when a gate refused or an alert fired.
+1 for errors (bad input, set-up), 2 when a gate refused (GateRefused). A check whose answer is an
+alarm (drift, evaluation, monitor) returns it, and the CLI exits 2 after showing it: each tool
+declares the field it answers by (dwml_py.tools.registry.VERDICTS).
 
 No error carries a secret from profiles.yml: message and hint are scrubbed of them when the error
 is made (dwml_py.redaction), whatever text went into them (failing SQL, a driver's message).
@@ -64,12 +66,6 @@ class ReadOnlyError(InputError):
 
 class GateRefused(DwmlError):
     """A gate (quality, governance, cost, dbt tests) refused to let the work go on."""
-
-    exit_code = 2
-
-
-class AlertFired(DwmlError):
-    """A drift or performance alert fired."""
 
     exit_code = 2
 

@@ -9,7 +9,7 @@ from dwml_py.defaults import SCAFFOLD_DIRECTORY as DEFAULT_SCAFFOLD_DIR
 from dwml_py.tools.registry import PATH_MAX, TOOLS, VERSION, Param
 
 
-@TOOLS.tool("deploy_model", cli=("deploy",), read_only=False)
+@TOOLS.tool("deploy_model", cli=("deploy",), read_only=False, verdict="passed")
 def deploy_model(
     project,
     name: Annotated[str, Param("the registered model (e.g. churn)", positional=True)],

@@ -7,7 +7,7 @@ from typing import Annotated
 from dwml_py.tools.registry import TOOLS, VERSION, Param
 
 
-@TOOLS.tool("detect_model_drift", cli=("drift",), read_only=False)
+@TOOLS.tool("detect_model_drift", cli=("drift",), read_only=False, verdict="alert")
 def detect_model_drift(
     project,
     name: Annotated[str, Param("the registered model (e.g. churn)", positional=True)],

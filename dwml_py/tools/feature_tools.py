@@ -40,7 +40,7 @@ def suggest_features(
         return suggest(catalog, warehouse, target_column, entity, timestamp, sample_size=sample_size, seed=seed, limit=limit)
 
 
-@TOOLS.tool("create_feature_pipeline", cli=("features", "pipeline"), read_only=False)
+@TOOLS.tool("create_feature_pipeline", cli=("features", "pipeline"), read_only=False, verdict="passed")
 def create_feature_pipeline(
     project,
     name: Annotated[str, Param("name of the dbt model to write", positional=True)],

@@ -11,7 +11,7 @@ from typing import Annotated
 from dwml_py.tools.registry import TOOLS, Param
 
 
-@TOOLS.tool("check_data_quality", cli=("check",), read_only=False)
+@TOOLS.tool("check_data_quality", cli=("check",), read_only=False, verdict="passed")
 def check_data_quality(
     project,
     model: Annotated[str, Param("the dbt model to check (e.g. a feature model)", positional=True)],
@@ -31,7 +31,7 @@ def check_data_quality(
     return quality_gate(project, model, override=override, reason=reason, rerun_tests=rerun_tests)
 
 
-@TOOLS.tool("check_governance", cli=("governance",), read_only=False)
+@TOOLS.tool("check_governance", cli=("governance",), read_only=False, verdict="passed")
 def check_governance(
     project,
     model: Annotated[str, Param("the dbt model whose columns to check", positional=True)],

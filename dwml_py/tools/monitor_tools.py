@@ -11,7 +11,7 @@ _AS_OF = "judge label maturity as of this date (ISO; default now)"
 _DELAY = "days after a snapshot before its label counts (default: the label's horizon_days)"
 
 
-@TOOLS.tool("evaluate_model", cli=("evaluate",), read_only=False)
+@TOOLS.tool("evaluate_model", cli=("evaluate",), read_only=False, verdict="alert")
 def evaluate_model(
     project,
     name: Annotated[str, Param("the registered model (e.g. churn)", positional=True)],
@@ -70,7 +70,7 @@ def ab_test_models(
                    confidence=confidence, progress=progress)
 
 
-@TOOLS.tool("monitor_models", cli=("monitor",), read_only=False)
+@TOOLS.tool("monitor_models", cli=("monitor",), read_only=False, verdict="alert")
 def monitor_models(
     project,
     alias: Annotated[str, Param("monitor every model with this alias")] = "production",

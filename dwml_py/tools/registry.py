@@ -64,6 +64,9 @@ TOOL_MODULES: tuple[str, ...] = (
 
 # Default and declared lengths of text parameters.
 NAME_MAX = 256  # names and identifiers: models, relations, aliases, batch and run ids
+# A tool's answer that the CLI ends with exit status 2: a gate that refused (`passed` is False) or
+# a check that raised an alarm (`alert` is True). Each tool declares which field it answers by.
+VERDICTS = {"passed": False, "alert": True}
 TEXT_MAX = 4_000  # free text: reasons, descriptions, errors, search terms
 PATH_MAX = 1_024
 ITEMS_MAX = 1_000  # items of a list parameter
@@ -136,6 +139,15 @@ class ToolSpec:
     cli: tuple[str, ...]
     read_only: bool
     params: list[ParamSpec] = field(default_factory=list)
+    # the result field that says the answer is a refusal or an alarm (VERDICTS), or None
+    verdict: str | None = None
+
+    def exit_status(self, result) -> int:
+        """2 when the tool's declared verdict field says its answer refused (a gate's `passed:
+        false`) or alarmed (`alert: true`), else 0: the CLI's exit status after the result."""
+        if self.verdict is None or not isinstance(result, dict):
+            return 0
+        return 2 if result.get(self.verdict) is VERDICTS[self.verdict] else 0
 
     def offered(self, context: CallContext | None = None) -> list[ParamSpec]:
         """The parameters a caller in `context` may pass: agents get no people-only parameter,
@@ -229,14 +241,17 @@ class Registry:
     def __init__(self):
         self._tools: dict[str, ToolSpec] = {}
 
-    def tool(self, name: str, cli: tuple[str, ...], read_only: bool = True):
-        """Register a tool function under `name`, reachable as `dwml <cli...>`."""
+    def tool(self, name: str, cli: tuple[str, ...], read_only: bool = True, verdict: str | None = None):
+        """Register a tool function under `name`, reachable as `dwml <cli...>`; `verdict` names the
+        result field that makes its answer a refusal or an alarm (see VERDICTS)."""
 
         def decorator(func):
             if name in self._tools:
                 raise ValueError(f"tool {name!r} is registered twice")
+            if verdict is not None and verdict not in VERDICTS:
+                raise ValueError(f"tool {name!r}: verdict must be one of {sorted(VERDICTS)}, got {verdict!r}")
             self._tools[name] = ToolSpec(name=name, func=func, description=_description(func), cli=tuple(cli),
-                                         read_only=read_only, params=_params(func))
+                                         read_only=read_only, params=_params(func), verdict=verdict)
             return func
 
         return decorator

@@ -1,4 +1,4 @@
-from dwml_py.errors import AlertFired, ConfigError, DwmlError, GateRefused, NotFoundError, did_you_mean
+from dwml_py.errors import ConfigError, DwmlError, GateRefused, NotFoundError, did_you_mean
 
 
 def test_exit_codes_follow_the_design():
@@ -6,7 +6,6 @@ def test_exit_codes_follow_the_design():
     assert ConfigError("x").exit_code == 1
     assert NotFoundError("x").exit_code == 1
     assert GateRefused("x").exit_code == 2
-    assert AlertFired("x").exit_code == 2
 
 
 def test_error_carries_message_and_hint():

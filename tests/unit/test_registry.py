@@ -190,3 +190,60 @@ def test_registered_tools_declare_their_limits_and_writes():
                        ("catalog_lineage", "refresh"), ("suggest_features", "refresh")}
     people_only = {(s.name, p.name) for s in tools for p in s.params if p.people_only}
     assert people_only == {("create_report", "allow_outside_project"), ("write_exposures", "allow_outside_project")}
+
+
+def test_exit_status_2_comes_from_the_verdict_a_tool_declares():
+    """A gate's refusal or a check's alarm ends the command with 2, by the field the tool declares;
+    the same field in another tool's answer is just data."""
+    from dwml_py.cli import register_tool_commands
+
+    reg = Registry()
+
+    @reg.tool("judge", cli=("judge",), verdict="passed")
+    def judge(project, ok: Annotated[bool, Param("the verdict")] = True) -> dict:
+        """Judge."""
+        return {"passed": ok, "alert": True}
+
+    @reg.tool("report", cli=("report",))
+    def report(project) -> dict:
+        """Report."""
+        return {"passed": False, "alert": True}
+
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        reg.tool("odd", cli=("odd",), verdict="failed")(report)
+    root = typer.Typer()
+
+    @root.callback()
+    def _root():
+        pass
+
+    register_tool_commands(reg, root)
+    runner = CliRunner()
+    assert runner.invoke(root, ["judge", "--no-ok", "--json"]).exit_code == 2
+    assert runner.invoke(root, ["judge", "--ok", "--json"]).exit_code == 0  # alert: true is not judge's verdict
+    assert runner.invoke(root, ["report", "--json"]).exit_code == 0
+
+
+def test_the_tools_that_answer_with_a_verdict_declare_it():
+    """Every tool whose reference page shows a `passed` or `alert` field declares it as its verdict."""
+    import re
+    from pathlib import Path
+
+    from dwml_py.tools.registry import load_tools
+
+    pages = Path(__file__).resolve().parents[2] / "docs" / "tools"
+    for spec in load_tools():
+        page = (pages / f"{spec.name}.md").read_text()
+        shown = {key for block in re.findall(r"```json\n(.*?)```", page, re.S)
+                 for key in ("passed", "alert") if isinstance(parsed := _json_or_none(block), dict) and key in parsed}
+        assert shown == ({spec.verdict} if spec.verdict and shown else set()), (spec.name, shown, spec.verdict)
+    declared = sorted(spec.name for spec in load_tools() if spec.verdict)
+    assert declared == ["check_data_quality", "check_governance", "create_feature_pipeline", "deploy_model",
+                        "detect_model_drift", "evaluate_model", "monitor_models"]
+
+
+def _json_or_none(text):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
