@@ -31,7 +31,8 @@ BARE_INSTALL = re.compile(r"""pip3?\s+install\s+(?:-{1,2}[\w-]+\s+)*['"]?dwml(?!
 
 def _text_files() -> list[Path]:
     return [REPO_ROOT / "README.md", REPO_ROOT / "pyproject.toml", REPO_ROOT / ".ci" / "run",
-            *sorted((REPO_ROOT / "docs").rglob("*.md")), *sorted((REPO_ROOT / "dwml_py").rglob("*.py"))]
+            *sorted((REPO_ROOT / "docs").rglob("*.md")), *sorted((REPO_ROOT / "dwml_py").rglob("*.py")),
+            *sorted((REPO_ROOT / "demo").glob("*.yml"))]  # the demo's profiles.yml says how to install extras
 
 
 def test_the_distribution_is_not_the_other_projects_dwml():
