@@ -56,6 +56,7 @@ from threadpoolctl import threadpool_limits
 
 from dwml_py.errors import ConfigError, InputError
 from dwml_py.progress import SILENT, Progress
+from dwml_py.settings import project_var
 
 # Exponent ranges of t = c + a*n^b, by algorithm (see the module docstring).
 EXPONENTS = {"xgboost": (0.85, 1.15), "logistic": (0.85, 1.25), "linear": (0.85, 1.2),
@@ -290,8 +291,7 @@ def within_budget(estimate: dict, budget: dict) -> bool:
 
 def cost_budget(project_config: dict | None) -> dict:
     """{max_seconds, max_memory_mb} from `vars: dwml: cost:` of dbt_project.yml (None when unset)."""
-    dwml_vars = ((project_config or {}).get("vars") or {}).get("dwml") or {}
-    cost = dwml_vars.get("cost") if isinstance(dwml_vars, dict) else None
+    cost = project_var(project_config, "cost")
     if cost is None:
         return {"max_seconds": None, "max_memory_mb": None}
     if not isinstance(cost, dict):

@@ -70,6 +70,7 @@ from dwml_py import drift_stats as stats
 from dwml_py import sql as sqlmod
 from dwml_py.errors import ConfigError, InputError
 from dwml_py.reference_profile import OTHER_CATEGORY
+from dwml_py.settings import meta_section, project_var
 from dwml_py.tables import DATASET_FEATURE, DWML_SCHEMA, PRIMARY_STATISTICS, SCORE_FEATURE
 
 DEFAULT_THRESHOLDS: dict[str, float] = {
@@ -116,12 +117,8 @@ def resolve_thresholds(project_config: dict | None, model_meta: dict | None) -> 
     >>> g["psi"], g["ks"], f["x"]["js_distance"], f["x"]["psi"]
     (0.2, 0.1, 0.3, 0.2)
     """
-    dwml_vars = ((project_config or {}).get("vars") or {}).get("dwml") or {}
-    dwml_meta = (model_meta or {}).get("dwml") or {}
-    v_values, v_features = _threshold_block(dwml_vars.get("drift") if isinstance(dwml_vars, dict) else None,
-                                            "vars: dwml: drift:")
-    m_values, m_features = _threshold_block(dwml_meta.get("drift") if isinstance(dwml_meta, dict) else None,
-                                            "meta.dwml.drift")
+    v_values, v_features = _threshold_block(project_var(project_config, "drift"), "vars: dwml: drift:")
+    m_values, m_features = _threshold_block(meta_section(model_meta, "drift"), "meta.dwml.drift")
     base = {**DEFAULT_THRESHOLDS, **v_values, **m_values}
     per_feature = {}
     for name in set(v_features) | set(m_features):

@@ -57,6 +57,7 @@ from dwml_py.governance_policy import DEFAULT_POLICY, LEVELS, resolve_policy  # 
 # functions are re-exported here for the callers that know them as the governance gate's.
 from dwml_py.pii import (DEFAULT_MIN_MATCH_SHARE, DEFAULT_SAMPLE_ROWS, is_string_type, luhn_valid,  # noqa: F401
                          name_pii, name_words, sample_string_columns, value_kind, value_shares, values_pii)
+from dwml_py.settings import meta_section
 
 AUDIT_ACTION = "gate.governance"
 SENSITIVE_LEVELS = ("confidential", "restricted")
@@ -69,8 +70,7 @@ EXCEPTION_RULES = ("pii_feature", "classification")
 
 def model_exceptions(meta: dict) -> tuple[dict[str, dict], list[dict]]:
     """Exceptions granted by `meta.dwml.governance.exceptions`: ({column: {reason, rules}}, violations)."""
-    dwml_meta = (meta or {}).get("dwml") or {}
-    governance = dwml_meta.get("governance") if isinstance(dwml_meta, dict) else None
+    governance = meta_section(meta, "governance")
     raw = (governance or {}).get("exceptions") if isinstance(governance, dict) else None
     if not raw:
         return {}, []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dwml_py.errors import ConfigError, did_you_mean
 from dwml_py.pii import DEFAULT_MIN_MATCH_SHARE, DEFAULT_SAMPLE_ROWS
+from dwml_py.settings import project_var
 
 LEVELS = ("public", "internal", "confidential", "restricted")
 
@@ -22,8 +23,7 @@ DEFAULT_POLICY = {
 def resolve_policy(project_config: dict) -> dict:
     """The defaults overridden by `vars: dwml: governance:` of dbt_project.yml."""
     where = "vars: dwml: governance: in dbt_project.yml"
-    dwml_vars = ((project_config or {}).get("vars") or {}).get("dwml") or {}
-    given = dwml_vars.get("governance") if isinstance(dwml_vars, dict) else None
+    given = project_var(project_config, "governance")
     if given is None:
         given = {}
     if not isinstance(given, dict):

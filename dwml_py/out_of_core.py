@@ -71,6 +71,7 @@ from dwml_py.preprocessing import HIGH_CARDINALITY, build_preprocessor, column_k
     output_names, to_frame
 from dwml_py.progress import SILENT, Progress
 from dwml_py.reference_profile import SAMPLE_ROWS  # the reference profile's sample, as in memory
+from dwml_py.settings import project_var
 
 DEFAULT_MAX_IN_MEMORY_MB = 4096.0
 DEFAULT_BATCH_ROWS = 100_000
@@ -87,8 +88,7 @@ _ROW = "__dwml_row"
 
 def training_settings(project_config: dict | None) -> dict:
     """{max_in_memory_mb, batch_rows} from `vars: dwml: training:` of dbt_project.yml, with defaults."""
-    dwml_vars = ((project_config or {}).get("vars") or {}).get("dwml") or {}
-    training = dwml_vars.get("training") if isinstance(dwml_vars, dict) else None
+    training = project_var(project_config, "training")
     if training is None:
         training = {}
     if not isinstance(training, dict):

@@ -66,6 +66,7 @@ from sqlglot import exp
 from dwml_py import sql as sqlmod
 from dwml_py.errors import ConfigError, InputError, did_you_mean
 from dwml_py.progress import SILENT, Progress
+from dwml_py.settings import meta_section, project_var
 from dwml_py.tables import DWML_SCHEMA
 
 WINDOWS = ("month", "week", "day")
@@ -124,13 +125,9 @@ def resolve_rule(project_config: dict | None, model_meta: dict | None, task: str
     >>> r["tolerance"], r["metrics"], r["limits"], r["min_rows"]
     (0.1, ['roc_auc'], {'roc_auc': 0.7}, 100)
     """
-    dwml_vars = ((project_config or {}).get("vars") or {}).get("dwml") or {}
-    dwml_meta = (model_meta or {}).get("dwml") or {}
     rule = {**DEFAULT_RULE,
-            **_rule_block(dwml_vars.get("performance") if isinstance(dwml_vars, dict) else None,
-                          "vars: dwml: performance:", task),
-            **_rule_block(dwml_meta.get("performance") if isinstance(dwml_meta, dict) else None,
-                          "meta.dwml.performance", task)}
+            **_rule_block(project_var(project_config, "performance"), "vars: dwml: performance:", task),
+            **_rule_block(meta_section(model_meta, "performance"), "meta.dwml.performance", task)}
     rule["metrics"] = list(rule["metrics"] or _PRIMARY[task])
     return rule
 

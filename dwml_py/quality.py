@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dwml_py.errors import ConfigError, DwmlError, InputError, NotFoundError, did_you_mean
+from dwml_py.settings import meta_section, project_var
 
 DEFAULT_MAX_NULL_RATE = 0.5
 DEFAULT_MIN_ROWS = 1
@@ -88,18 +89,12 @@ class Thresholds:
 
 def project_quality_vars(project_config: dict) -> dict:
     """`vars: dwml: quality:` of dbt_project.yml ({} when unset)."""
-    dwml_vars = ((project_config or {}).get("vars") or {}).get("dwml") or {}
-    if not isinstance(dwml_vars, dict):
-        return {}
-    return _mapping(dwml_vars.get("quality"), "vars: dwml: quality: in dbt_project.yml")
+    return _mapping(project_var(project_config, "quality"), "vars: dwml: quality: in dbt_project.yml")
 
 
 def model_quality_meta(meta: dict) -> dict:
     """`meta.dwml.quality` of a model ({} when unset)."""
-    dwml_meta = (meta or {}).get("dwml") or {}
-    if not isinstance(dwml_meta, dict):
-        return {}
-    return _mapping(dwml_meta.get("quality"), "meta.dwml.quality of the model")
+    return _mapping(meta_section(meta, "quality"), "meta.dwml.quality of the model")
 
 
 def resolve_thresholds(project_config: dict, model_meta: dict) -> Thresholds:
