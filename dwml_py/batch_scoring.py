@@ -239,7 +239,6 @@ def predict(project, name: str, version: int | None = None, alias: str | None = 
     """
     from dwml_py.artifacts import ArtifactStore
     from dwml_py.rows import ensure_once, utcnow
-    from dwml_py.training import TrainedModel
     from dwml_py.warehouse import connect
 
     started = time.perf_counter()
@@ -253,7 +252,7 @@ def predict(project, name: str, version: int | None = None, alias: str | None = 
         ensure_once(warehouse)
         with progress.step("Loading the model version") as step:
             row = registry.get_version(warehouse, name, version=version, alias=alias)
-            model = TrainedModel.from_bytes(registry.load_model_bytes(ArtifactStore.for_project(project), row))
+            model = registry.load_version_model(ArtifactStore.for_project(project), row)
             step.summary = f"{name} v{row['version']} ({model.algorithm}, {model.task})"
         version = int(row["version"])
         schema, table = resolve_scoring_relation(project, warehouse, model.spec, relation)

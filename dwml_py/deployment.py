@@ -125,9 +125,8 @@ def deploy(project, model_name: str, version: int, alias: str = "production", re
 
 def _load_model(project, version_row: dict):
     from dwml_py.artifacts import ArtifactStore
-    from dwml_py.training import TrainedModel
 
-    return TrainedModel.from_bytes(registry.load_model_bytes(ArtifactStore.for_project(project), version_row))
+    return registry.load_version_model(ArtifactStore.for_project(project), version_row)
 
 
 def store_scoring_sql(warehouse, model_name: str, version: int, model) -> dict:

@@ -234,14 +234,19 @@ def get_version(warehouse, model_name: str, version: int | None = None, alias: s
     return row
 
 
+def load_version_model(store: ArtifactStore, version_row: dict):
+    """A version's TrainedModel from its artifact in `store`, verified against the row's sha256."""
+    from dwml_py.training import TrainedModel
+
+    return TrainedModel.from_bytes(load_model_bytes(store, version_row))
+
+
 def version_spec(store: ArtifactStore, version_row: dict) -> dict:
     """The ML spec a version was trained with (entity, timestamp, feature table, ...): from its row,
     else (a version registered before rows kept it) from its verified artifact, which costs a load."""
     if version_row.get("spec") is not None:
         return version_row["spec"]
-    from dwml_py.training import TrainedModel
-
-    return TrainedModel.from_bytes(load_model_bytes(store, version_row)).spec or {}
+    return load_version_model(store, version_row).spec or {}
 
 
 def load_model_bytes(store: ArtifactStore, version_row: dict) -> bytes:

@@ -460,10 +460,9 @@ def load_version(project, warehouse, name: str, version: int | None, alias: str 
     """(version row, TrainedModel) of a registered version, its artifact verified."""
     from dwml_py import model_registry as registry
     from dwml_py.artifacts import ArtifactStore
-    from dwml_py.training import TrainedModel
 
     row = registry.get_version(warehouse, name, version=version, alias=alias)
-    return row, TrainedModel.from_bytes(registry.load_model_bytes(ArtifactStore.for_project(project), row))
+    return row, registry.load_version_model(ArtifactStore.for_project(project), row)
 
 
 def check_binary(model, name: str, version: int, what: str) -> None:

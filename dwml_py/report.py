@@ -236,7 +236,6 @@ def compare_metrics(registered: dict | None, recomputed: dict) -> dict:
 def gather(warehouse, store, name: str, version: int | None = None, alias: str | None = None,
            rebuild: bool = True, progress: Progress = SILENT) -> dict:
     """Everything the model card shows, JSON-ready. `store`: the ArtifactStore holding the artifact."""
-    from dwml_py.training import TrainedModel
     from dwml_py.versions import package_versions
 
     ensure_once(warehouse)
@@ -260,7 +259,7 @@ def gather(warehouse, store, name: str, version: int | None = None, alias: str |
     model = None
     with progress.step(f"Loading {name} version {number}") as step:
         try:
-            model = TrainedModel.from_bytes(registry.load_model_bytes(store, row))
+            model = registry.load_version_model(store, row)
             step.summary = f"{model.algorithm}, {len(model.features)} features"
         except DwmlError as exc:
             step.summary = "not loadable"

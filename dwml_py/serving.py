@@ -183,13 +183,12 @@ class ModelStore:
 
     def _load_version(self, warehouse, store, row: dict) -> LoadedVersion:
         from dwml_py import model_registry as registry
-        from dwml_py.training import TrainedModel
 
         key = (row["model_name"], int(row["version"]))
         with self._lock:
             if key in self._versions:
                 return self._versions[key]
-        model = TrainedModel.from_bytes(registry.load_model_bytes(store, row))
+        model = registry.load_version_model(store, row)
         entity = (model.spec or {}).get("entity") or []
         entity = [entity] if isinstance(entity, str) else list(entity)
         timestamp = (model.spec or {}).get("timestamp")

@@ -104,7 +104,6 @@ def explain_model(
     """
     from dwml_py import explain, model_registry, tracking
     from dwml_py.artifacts import ArtifactStore
-    from dwml_py.training import TrainedModel
     from dwml_py.warehouse import connect
 
     if sample_rows < 1:
@@ -116,7 +115,7 @@ def explain_model(
         tracking.ensure_once(warehouse)
         row = model_registry.get_version(warehouse, name, version=version, alias=alias)
         with progress.step(f"Loading {name} version {row['version']}"):
-            model = TrainedModel.from_bytes(model_registry.load_model_bytes(ArtifactStore.for_project(project), row))
+            model = model_registry.load_version_model(ArtifactStore.for_project(project), row)
         with progress.step("Fetching the rows to explain") as step:
             table, source = _explain_table(project, warehouse, model, relation, max(sample_rows, rows), seed)
             step.summary = f"{table.num_rows:,} rows from {source}"
