@@ -117,15 +117,13 @@ def ab_test(project, name: str, champion: int, challenger: int, metric: str | No
     """Compare two versions of a model on the same matured labelled rows; see the module doc."""
     from dwml_py.drift import feature_meta
     from dwml_py.rows import ensure_once, table_rows, utcnow
-    from dwml_py.warehouse import connect
+    from dwml_py.warehouse import given_or_connected
 
     started = time.perf_counter()
     _check_args(metric, resamples, confidence, alpha)
     if champion == challenger:
         raise InputError(f"Champion and challenger are both version {champion}.", hint="compare two versions.")
-    own = warehouse is None
-    warehouse = warehouse or connect(project)
-    try:
+    with given_or_connected(project, warehouse) as warehouse:
         ensure_once(warehouse)
         with progress.step(f"Loading versions {champion} and {challenger} of {name}"):
             row_a, model_a = perf.load_version(project, warehouse, name, champion, None)
@@ -194,6 +192,3 @@ def ab_test(project, name: str, champion: int, challenger: int, metric: str | No
                 "after": perf.iso(after), "before": perf.iso(before), "verdict": main["verdict"],
                 "rule": main["rule"], "comparisons": comparisons, "notes": notes,
                 "seconds": round(time.perf_counter() - started, 3)}
-    finally:
-        if own:
-            warehouse.close()

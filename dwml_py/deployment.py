@@ -56,13 +56,11 @@ def deploy(project, model_name: str, version: int, alias: str = "production", re
     from dwml_py.audit import current_actor, record_event
     from dwml_py.governance import governance_gate
     from dwml_py.rows import ensure_once
-    from dwml_py.warehouse import connect
+    from dwml_py.warehouse import given_or_connected
 
     registry.check_name(alias, "Alias")
     actor = actor or current_actor()
-    own = warehouse is None
-    warehouse = connect(project) if own else warehouse
-    try:
+    with given_or_connected(project, warehouse) as warehouse:
         ensure_once(warehouse)
         row = registry.get_version(warehouse, model_name, version=version)
         features = version_feature_names(row)
@@ -118,9 +116,6 @@ def deploy(project, model_name: str, version: int, alias: str = "production", re
         if scaffold is not None:
             result["scaffold"] = scaffold.write(force)
         return result
-    finally:
-        if own:
-            warehouse.close()
 
 
 def _load_model(project, version_row: dict):

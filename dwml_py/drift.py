@@ -525,13 +525,11 @@ def detect_drift(project, name: str, version: int | None = None, alias: str | No
     from dwml_py.artifacts import ArtifactStore
     from dwml_py.batch_scoring import match_columns, resolve_scoring_relation
     from dwml_py.rows import ensure_once, table_rows, utcnow
-    from dwml_py.warehouse import connect
+    from dwml_py.warehouse import given_or_connected
 
     if version is not None:
         alias = None
-    own = warehouse is None
-    warehouse = warehouse or connect(project)
-    try:
+    with given_or_connected(project, warehouse) as warehouse:
         ensure_once(warehouse)
         row = registry.get_version(warehouse, name, version=version, alias=alias)
         version = int(row["version"])
@@ -628,9 +626,6 @@ def detect_drift(project, name: str, version: int | None = None, alias: str | No
             "features": results, "score": score, "notes": notes,
             "alert": bool(dataset_drift or (score is not None and score["drifted"])),
         }
-    finally:
-        if own:
-            warehouse.close()
 
 
 def _iso(value):

@@ -238,7 +238,7 @@ def write_exposures(project, output: str | Path | None = None, force: bool = Fal
     `manifest`: the parsed manifest.json (default: the project's, refreshed when stale)."""
     from dwml_py.artifacts import ArtifactStore
     from dwml_py.rows import ensure_once
-    from dwml_py.warehouse import connect
+    from dwml_py.warehouse import given_or_connected
 
     path = Path(str(output)) if output else default_path(project)
     if path.suffix not in (".yml", ".yaml"):
@@ -248,14 +248,9 @@ def write_exposures(project, output: str | Path | None = None, force: bool = Fal
     hint = "pass --force to replace it (its edits are lost), or --output another file."
     check_replaceable(path, force, hint)
     manifest = manifest if manifest is not None else load_manifest(project)
-    own = warehouse is None
-    warehouse = connect(project) if own else warehouse
-    try:
+    with given_or_connected(project, warehouse) as warehouse:
         ensure_once(warehouse)
         exposures, notes = build_exposures(warehouse, ArtifactStore.for_project(project), manifest)
-    finally:
-        if own:
-            warehouse.close()
     text = render(exposures)
     unchanged = path.is_file() and _read_text(path) == text
     if not unchanged:

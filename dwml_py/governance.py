@@ -145,12 +145,10 @@ def governance_gate(project, model: str, columns: list[str] | None = None, wareh
     Returns {"model", "passed", "columns", "violations", "exceptions_used", "policy", "notes",
     "decision", "audit_event_id", "actor"}; `passed` is False when any violation remains.
     """
-    from dwml_py.warehouse import connect
+    from dwml_py.warehouse import given_or_connected
 
     policy = resolve_policy(project.config)
-    own = warehouse is None
-    warehouse = connect(project) if own else warehouse
-    try:
+    with given_or_connected(project, warehouse) as warehouse:
         result = _evaluate(project, model, columns, warehouse, policy, sample, catalog)
         from dwml_py.audit import current_actor, record_event
 
@@ -163,9 +161,6 @@ def governance_gate(project, model: str, columns: list[str] | None = None, wareh
             details={"columns_checked": [c["column"] for c in result["columns"]],
                      "pii_columns": {c["column"]: c["routes"] for c in result["columns"] if c["pii"]},
                      "exceptions_used": result["exceptions_used"], "policy": policy})
-    finally:
-        if own:
-            warehouse.close()
     return result
 
 

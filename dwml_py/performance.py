@@ -495,16 +495,14 @@ def evaluate_performance(project, name: str, version: int | None = None, alias: 
     """Metrics of a version per time window on matured labels, against its holdout baseline; see the module doc."""
     from dwml_py.drift import feature_meta
     from dwml_py.rows import ensure_once, table_rows, utcnow
-    from dwml_py.warehouse import connect
+    from dwml_py.warehouse import given_or_connected
 
     started = time.perf_counter()
     if window not in WINDOWS:
         raise InputError(f"Unknown window {window!r}.", hint=f"use one of {', '.join(WINDOWS)}.")
     if version is not None:
         alias = None
-    own = warehouse is None
-    warehouse = warehouse or connect(project)
-    try:
+    with given_or_connected(project, warehouse) as warehouse:
         ensure_once(warehouse)
         with progress.step("Loading the model version") as step:
             row, model = load_version(project, warehouse, name, version, alias)
@@ -572,9 +570,6 @@ def evaluate_performance(project, name: str, version: int | None = None, alias: 
             "degraded_windows": [w["window_start"] for w in degraded], "notes": notes,
             "seconds": round(time.perf_counter() - started, 3), "alert": bool(degraded),
         }
-    finally:
-        if own:
-            warehouse.close()
 
 
 def iso(value):

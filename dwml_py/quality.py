@@ -547,11 +547,9 @@ def quality_gate(project, model: str, override: bool = False, reason: str | None
     thresholds = resolve_thresholds(project.config, node.meta)
 
     from dwml_py.profiling import profile_relation
-    from dwml_py.warehouse import connect
+    from dwml_py.warehouse import given_or_connected
 
-    own = warehouse is None
-    warehouse = connect(project) if own else warehouse
-    try:
+    with given_or_connected(project, warehouse) as warehouse:
         checks = [dbt_tests_check(outcome, node.display_name)]
         relation = f"{node.schema}.{node.alias}"
         profile = None
@@ -603,9 +601,6 @@ def quality_gate(project, model: str, override: bool = False, reason: str | None
                                                      "failed": [t["name"] for t in outcome.failed]},
                      "thresholds": thresholds.to_dict(), "profile_id": result["profile_id"],
                      "override": override_info})
-    finally:
-        if own:
-            warehouse.close()
     return result
 
 

@@ -9,9 +9,9 @@ the dbt runner, closes them, and each reopens on its next statement.
 import sys
 
 from dwml_py.warehouse.base import Warehouse
-from dwml_py.warehouse.connect import SUPPORTED_ADAPTERS, connect
+from dwml_py.warehouse.connect import SUPPORTED_ADAPTERS, connect, given_or_connected
 
-__all__ = ["Warehouse", "connect", "SUPPORTED_ADAPTERS", "release_for_dbt"]
+__all__ = ["Warehouse", "connect", "given_or_connected", "SUPPORTED_ADAPTERS", "release_for_dbt"]
 
 
 def release_for_dbt() -> None:

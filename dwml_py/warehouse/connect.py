@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from dwml_py.errors import ConfigError
 
 SUPPORTED_ADAPTERS = ("duckdb", "postgres", "spark")
@@ -40,3 +43,17 @@ def connect(project, read_only: bool = False):
         f"does not support yet.",
         hint=f"supported adapters: {', '.join(SUPPORTED_ADAPTERS)}; choose another target with --target.",
     )
+
+
+@contextlib.contextmanager
+def given_or_connected(project, warehouse=None) -> Iterator:
+    """`warehouse` when the caller passes one (it stays open: the caller owns it), else a new
+    connection to the project's warehouse, closed at the end of the block."""
+    if warehouse is not None:
+        yield warehouse
+        return
+    opened = connect(project)
+    try:
+        yield opened
+    finally:
+        opened.close()
