@@ -105,3 +105,32 @@ class Warehouse(ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+
+class InformationSchemaColumns:
+    """columns() and schema_columns() read from the SQL standard's information_schema, for the
+    engines that have it (DuckDB, PostgreSQL; Spark lists columns its own way)."""
+
+    def schema_columns(self, schema: str) -> dict[str, list[tuple[str, str]]]:
+        """(column, type) lists of every table and view of a schema, in one query: listing the
+        columns of a project's relations one by one costs a query each."""
+        query = (
+            exp.select("table_name", "column_name", "data_type")
+            .from_("information_schema.columns")
+            .where(exp.column("table_schema").eq(sqlmod.literal(schema)))
+            .order_by("table_name", "ordinal_position")
+        )
+        out: dict[str, list[tuple[str, str]]] = {}
+        for r in self.fetch_rows(query):
+            out.setdefault(r["table_name"], []).append((r["column_name"], r["data_type"]))
+        return out
+
+    def columns(self, schema: str, name: str) -> list[tuple[str, str]]:
+        query = (
+            exp.select("column_name", "data_type")
+            .from_("information_schema.columns")
+            .where(exp.column("table_schema").eq(sqlmod.literal(schema)))
+            .where(exp.column("table_name").eq(sqlmod.literal(name)))
+            .order_by("ordinal_position")
+        )
+        return [(r["column_name"], r["data_type"]) for r in self.fetch_rows(query)]

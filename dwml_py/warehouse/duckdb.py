@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
-from sqlglot import exp
 
 from dwml_py import sql as sqlmod
 from dwml_py.errors import WarehouseError
-from dwml_py.warehouse.base import Capabilities, Warehouse, refused_hint
+from dwml_py.warehouse.base import Capabilities, InformationSchemaColumns, Warehouse, refused_hint
 
 if TYPE_CHECKING:  # Arrow is imported where data moves (fetch_arrow, write_arrow), not to list rows
     import pyarrow as pa
@@ -62,7 +61,7 @@ def _connect_waiting_for_lock(path: str, read_only: bool):
             delay = min(delay * 2, 1.0)
 
 
-class DuckDBWarehouse(Warehouse):
+class DuckDBWarehouse(InformationSchemaColumns, Warehouse):
     dialect = "duckdb"
     capabilities = Capabilities(asof_join=True, approx_count_distinct=True, arrow_native=True)
 
@@ -251,30 +250,6 @@ class DuckDBWarehouse(Warehouse):
             else:
                 self._run(f'INSERT INTO {target} BY NAME SELECT * FROM "{source}"')
         return data.num_rows
-
-    def schema_columns(self, schema: str) -> dict[str, list[tuple[str, str]]]:
-        """(column, type) lists of every table and view of a schema, in one query: listing the
-        columns of a project's relations one by one costs a query each."""
-        query = (
-            exp.select("table_name", "column_name", "data_type")
-            .from_("information_schema.columns")
-            .where(exp.column("table_schema").eq(sqlmod.literal(schema)))
-            .order_by("table_name", "ordinal_position")
-        )
-        out: dict[str, list[tuple[str, str]]] = {}
-        for r in self.fetch_rows(query):
-            out.setdefault(r["table_name"], []).append((r["column_name"], r["data_type"]))
-        return out
-
-    def columns(self, schema: str, name: str) -> list[tuple[str, str]]:
-        query = (
-            exp.select("column_name", "data_type")
-            .from_("information_schema.columns")
-            .where(exp.column("table_schema").eq(sqlmod.literal(schema)))
-            .where(exp.column("table_name").eq(sqlmod.literal(name)))
-            .order_by("ordinal_position")
-        )
-        return [(r["column_name"], r["data_type"]) for r in self.fetch_rows(query)]
 
     @contextlib.contextmanager
     def transaction(self):

@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from dwml_py import sql as sqlmod
 from dwml_py.errors import ConfigError, WarehouseError
-from dwml_py.warehouse.base import Capabilities, Warehouse, refused_hint
+from dwml_py.warehouse.base import Capabilities, InformationSchemaColumns, Warehouse, refused_hint
 
 _cursor_ids = itertools.count()
 
@@ -85,7 +85,7 @@ def _connect_hint(settings: dict, message: str) -> str:
     return "check the target in profiles.yml; `dbt debug` tries the same connection."
 
 
-class PostgresWarehouse(Warehouse):
+class PostgresWarehouse(InformationSchemaColumns, Warehouse):
     dialect = "postgres"
     capabilities = Capabilities(asof_join=False, approx_count_distinct=False, arrow_native=False)
 
@@ -242,30 +242,6 @@ class PostgresWarehouse(Warehouse):
             raise self._fail(exc, sql, "COPY") from None
         finally:
             cursor.close()
-
-    def schema_columns(self, schema: str) -> dict[str, list[tuple[str, str]]]:
-        """(column, type) lists of every table and view of a schema, in one query: listing the
-        columns of a project's relations one by one costs a query each."""
-        query = (
-            exp.select("table_name", "column_name", "data_type")
-            .from_("information_schema.columns")
-            .where(exp.column("table_schema").eq(sqlmod.literal(schema)))
-            .order_by("table_name", "ordinal_position")
-        )
-        out: dict[str, list[tuple[str, str]]] = {}
-        for r in self.fetch_rows(query):
-            out.setdefault(r["table_name"], []).append((r["column_name"], r["data_type"]))
-        return out
-
-    def columns(self, schema: str, name: str) -> list[tuple[str, str]]:
-        query = (
-            exp.select("column_name", "data_type")
-            .from_("information_schema.columns")
-            .where(exp.column("table_schema").eq(sqlmod.literal(schema)))
-            .where(exp.column("table_name").eq(sqlmod.literal(name)))
-            .order_by("ordinal_position")
-        )
-        return [(r["column_name"], r["data_type"]) for r in self.fetch_rows(query)]
 
     def lock_table(self, schema: str, name: str) -> None:
         if self._in_transaction:
