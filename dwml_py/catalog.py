@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-# read_json and read_artifact are imported from here by other modules: the catalog is where artifacts are read
 from dwml_py.dbt_artifacts import (SUPPORTED_CATALOG_VERSIONS, SUPPORTED_MANIFEST_VERSIONS, check_version,
-                                   read_artifact, read_catalog_json, read_json)  # noqa: F401
+                                   read_catalog_json, read_json)
 from dwml_py.dbt_artifact_shapes import check_shape
 from dwml_py.errors import DbtCommandError, DwmlError, InputError, NotFoundError, did_you_mean
 from dwml_py.pii import DEFAULT_MIN_MATCH_SHARE, DEFAULT_SAMPLE_ROWS

@@ -89,7 +89,7 @@ def _parse_checks(project) -> list[Check]:
     """Can dbt parse the project (its packages included), and is target/manifest.json this
     project's? A current manifest is the proof of a parse that succeeded; otherwise `dbt parse`
     runs, writing target/ as the user's own `dbt parse` would (the fix it would be told to run)."""
-    from dwml_py.catalog import read_json
+    from dwml_py.dbt_artifacts import read_json
     from dwml_py.dbt_runner import run_dbt
     from dwml_py.manifest_state import check_project_name
 

@@ -46,7 +46,7 @@ _PLAIN = re.compile(r"^[A-Za-z0-9_.-]+$")  # names that need no quoting inside r
 
 def load_manifest(project) -> dict:
     """manifest.json, after `dbt parse` when it is missing or older than the project's files."""
-    from dwml_py.catalog import read_artifact
+    from dwml_py.dbt_artifacts import read_artifact
     from dwml_py.dbt_runner import run_dbt
     from dwml_py.errors import DbtCommandError
     from dwml_py.manifest_state import manifest_state

@@ -346,7 +346,7 @@ def current_results(project, manifest: dict, expected: dict[str, dict],
     last change to the project's files; and the test finished after every node it tests was built
     in that invocation. A skipped test has no result.
     """
-    from dwml_py.catalog import read_artifact
+    from dwml_py.dbt_artifacts import read_artifact
     from dwml_py.manifest_state import newest_project_file
 
     folder = folder or project.target_dir
@@ -417,7 +417,7 @@ def _gate_results(project, expected: dict[str, dict]) -> dict[str, tuple]:
     """Current results of an earlier gate's `dbt test` (in project.gate_target_dir): the same rules
     as for target/run_results.json, judged against the manifest of that run, and no dbt command
     has written target/ since (a later `dbt run` may have rebuilt the data the tests judged)."""
-    from dwml_py.catalog import read_artifact
+    from dwml_py.dbt_artifacts import read_artifact
 
     folder = project.gate_target_dir
     results, manifest_path = folder / "run_results.json", folder / "manifest.json"
@@ -473,7 +473,7 @@ def run_model_tests(project, model_name: str, why: str, tests: list[str] | None 
     --indirect-selection cautious`; with `tests` (names), only those. The run writes to
     project.gate_target_dir, not target/: the project's manifest keeps the compiled SQL of every
     model, which lineage needs, and the next gate can reuse these results."""
-    from dwml_py.catalog import read_artifact
+    from dwml_py.dbt_artifacts import read_artifact
     from dwml_py.dbt_runner import run_dbt
 
     # cautious: only tests whose every parent is selected, i.e. the tests about this model and

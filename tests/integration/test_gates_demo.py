@@ -104,7 +104,7 @@ def test_clean_demo_passes_quality_and_governance_finds_pii(project, monkeypatch
     # The gates' own dbt runs leave target/ alone: after a full compile, a gate that must run
     # `dbt test` does not replace the manifest with one compiled only for its selection (lineage
     # of every other model, e.g. the leak in customer_engagement, would be lost).
-    from dwml_py.catalog import read_json
+    from dwml_py.dbt_artifacts import read_json
 
     assert run_dbt(project, ["compile"]).success
     before = read_json(project.manifest_path)

@@ -295,7 +295,7 @@ def test_a_broken_catalog_json_falls_back_to_the_warehouse_and_names_docs_genera
 
 
 def test_reading_a_broken_catalog_json_names_docs_generate(tmp_path):
-    from dwml_py.catalog import read_json
+    from dwml_py.dbt_artifacts import read_json
 
     path = tmp_path / "catalog.json"
     path.write_text("{")
